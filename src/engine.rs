@@ -1,0 +1,333 @@
+//! The `Engine`: the one entry point shared by the CLI, the REPL, the
+//! benchmarks and library users. It owns the global namespace, runs
+//! statements in order, and decides which tier runs each call.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Source, Span};
+use crate::interp::Interp;
+use crate::lower::{self, Globals, Node, Sym};
+use crate::stack::StackGuard;
+use crate::syntax::{self, ast::Stmt};
+
+/// SPEC §4: functions may have up to 64 parameters.
+pub const MAX_PARAMS: usize = 64;
+
+/// Which tier runs code (SPEC §6 `--mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Never compile.
+    Interp,
+    /// Compile every function before its first call.
+    Jit,
+    /// Interpret, then compile a function once it is hot.
+    #[default]
+    Tiered,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    /// In tiered mode, a function is compiled at its `threshold`-th call.
+    pub threshold: u32,
+    /// Report compilations, patches and invalidations on stderr.
+    pub trace: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: Mode::default(),
+            threshold: 1000,
+            trace: false,
+        }
+    }
+}
+
+/// A user function (or an expression handle, or an expression statement,
+/// which is a function of no arguments).
+#[derive(Debug)]
+pub struct Function {
+    pub name: String,
+    pub params: Vec<String>,
+    pub body: Node,
+    /// The text the body's spans point into.
+    pub source: Arc<Source>,
+}
+
+impl Function {
+    pub fn arity(&self) -> usize {
+        self.params.len()
+    }
+}
+
+/// What a global name is bound to right now.
+#[derive(Debug, Clone, Default)]
+pub enum Slot {
+    #[default]
+    Empty,
+    Var(f64),
+    Func(Rc<Function>),
+}
+
+/// Global names and their current bindings, indexed by [`Sym`] so that a
+/// lookup at run time is an array index, never a hash.
+#[derive(Debug, Default)]
+pub struct Namespace {
+    index: HashMap<String, Sym>,
+    names: Vec<String>,
+    slots: Vec<Slot>,
+}
+
+impl Namespace {
+    pub fn slot(&self, sym: Sym) -> &Slot {
+        &self.slots[sym.0 as usize]
+    }
+
+    pub fn name(&self, sym: Sym) -> &str {
+        &self.names[sym.0 as usize]
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<Sym> {
+        self.index.get(name).copied()
+    }
+
+    fn bind(&mut self, sym: Sym, slot: Slot) {
+        self.slots[sym.0 as usize] = slot;
+    }
+
+    /// Every bound name with its binding, in order of first mention.
+    pub fn bindings(&self) -> impl Iterator<Item = (&str, &Slot)> {
+        self.names
+            .iter()
+            .zip(&self.slots)
+            .filter(|(_, s)| !matches!(s, Slot::Empty))
+            .map(|(n, s)| (n.as_str(), s))
+    }
+}
+
+impl Globals for Namespace {
+    fn intern(&mut self, name: &str) -> Sym {
+        if let Some(&sym) = self.index.get(name) {
+            return sym;
+        }
+        let sym = Sym(u32::try_from(self.names.len()).expect("fewer than 2^32 names"));
+        self.index.insert(name.to_string(), sym);
+        self.names.push(name.to_string());
+        self.slots.push(Slot::Empty);
+        sym
+    }
+}
+
+/// An expression over named variables, compiled once and evaluated many
+/// times with different values (`Engine::compile_expr`).
+#[derive(Debug, Clone)]
+pub struct ExprHandle {
+    func: Rc<Function>,
+}
+
+impl ExprHandle {
+    /// The variables, in the order `eval_handle` takes their values.
+    pub fn vars(&self) -> &[String] {
+        &self.func.params
+    }
+}
+
+/// The exprjit engine. Not `Send`: it owns code and state tied to the
+/// thread that made it; make one engine per thread.
+#[derive(Debug, Default)]
+pub struct Engine {
+    options: Options,
+    ns: Namespace,
+    /// The interpreter's value stack, kept to reuse its allocation.
+    stack: Vec<f64>,
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine::default()
+    }
+
+    pub fn with_options(options: Options) -> Engine {
+        Engine {
+            options,
+            ..Engine::default()
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// Runs a whole program: parsed first (a syntax error runs nothing),
+    /// then statement by statement; `out` receives the value of each
+    /// expression statement as it is computed. The first error stops the
+    /// program, after the values before it were delivered.
+    pub fn run(&mut self, source: Arc<Source>, out: &mut dyn FnMut(f64)) -> Result<(), Error> {
+        if u32::try_from(source.text.len()).is_err() {
+            return Err(ErrorKind::Input("program too large (4 GiB at most)".into()).into());
+        }
+        let stmts = syntax::parse_program(&source.text).map_err(|e| e.in_source(&source))?;
+        for stmt in &stmts {
+            if let Some(x) = self.statement(stmt, &source)? {
+                out(x);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `text` and returns the values of its expression statements.
+    pub fn eval(&mut self, text: &str) -> Result<Vec<f64>, Error> {
+        let mut values = Vec::new();
+        self.run(Source::new("<eval>", text), &mut |x| values.push(x))?;
+        Ok(values)
+    }
+
+    fn statement(&mut self, stmt: &Stmt, source: &Arc<Source>) -> Result<Option<f64>, Error> {
+        let result = match stmt {
+            Stmt::Expr(e) => {
+                let body = lower::lower(e, &[], &mut self.ns)?;
+                let f = Function {
+                    name: "<expr>".to_string(),
+                    params: Vec::new(),
+                    body,
+                    source: source.clone(),
+                };
+                self.invoke(&f, &[]).map(Some)
+            }
+            Stmt::Assign {
+                name,
+                name_span,
+                value,
+            } => {
+                let sym = self.bindable(name, *name_span)?;
+                let body = lower::lower(value, &[], &mut self.ns)?;
+                let f = Function {
+                    name: name.clone(),
+                    params: Vec::new(),
+                    body,
+                    source: source.clone(),
+                };
+                let x = self.invoke(&f, &[])?;
+                self.ns.bind(sym, Slot::Var(x));
+                Ok(None)
+            }
+            Stmt::Def {
+                name,
+                name_span,
+                params,
+                body,
+            } => {
+                let sym = self.bindable(name, *name_span)?;
+                if params.len() > MAX_PARAMS {
+                    return Err(Error::at(
+                        ErrorKind::TooManyParameters(params.len()),
+                        params[MAX_PARAMS].1,
+                    )
+                    .in_source(source));
+                }
+                for (i, (p, span)) in params.iter().enumerate() {
+                    if params[..i].iter().any(|(q, _)| q == p) {
+                        return Err(Error::at(ErrorKind::DuplicateParameter(p.clone()), *span)
+                            .in_source(source));
+                    }
+                }
+                let params: Vec<String> = params.iter().map(|(p, _)| p.clone()).collect();
+                let body = lower::lower(body, &params, &mut self.ns)?;
+                let f = Function {
+                    name: name.clone(),
+                    params,
+                    body,
+                    source: source.clone(),
+                };
+                self.ns.bind(sym, Slot::Func(Rc::new(f)));
+                Ok(None)
+            }
+        };
+        result.map_err(|e| e.in_source(source))
+    }
+
+    /// The slot for a name a statement binds; built-ins cannot be rebound.
+    fn bindable(&mut self, name: &str, span: Span) -> Result<Sym, Error> {
+        if crate::builtins::lookup(name).is_some() {
+            return Err(Error::at(ErrorKind::BuiltinRedefined(name.to_string()), span));
+        }
+        Ok(self.ns.intern(name))
+    }
+
+    /// Runs `f` with `args` in the configured tier.
+    fn invoke(&mut self, f: &Function, args: &[f64]) -> Result<f64, Error> {
+        self.stack.clear();
+        self.stack.extend_from_slice(args);
+        let mut interp = Interp::new(&self.ns, &mut self.stack, StackGuard::here());
+        interp.eval(&f.body, 0).map_err(|e| e.in_source(&f.source))
+    }
+
+    /// Binds the global variable `name` to `value`.
+    pub fn set_var(&mut self, name: &str, value: f64) -> Result<(), Error> {
+        let sym = self.bindable(name, Span::default())?;
+        self.ns.bind(sym, Slot::Var(value));
+        Ok(())
+    }
+
+    /// Calls the user function `name` from Rust.
+    pub fn call(&mut self, name: &str, args: &[f64]) -> Result<f64, Error> {
+        let f = match self.ns.lookup(name).map(|s| self.ns.slot(s)) {
+            Some(Slot::Func(f)) => f.clone(),
+            Some(Slot::Var(_)) => return Err(ErrorKind::CallingVariable(name.into()).into()),
+            _ => return Err(ErrorKind::UnknownFunction(name.into()).into()),
+        };
+        if f.arity() != args.len() {
+            return Err(ErrorKind::Arity {
+                name: name.into(),
+                expected: f.arity(),
+                got: args.len(),
+            }
+            .into());
+        }
+        self.invoke(&f, args)
+    }
+
+    /// Compiles `text`, an expression over the variables `vars`, into a
+    /// handle that `eval_handle` evaluates with values for them.
+    pub fn compile_expr(&mut self, text: &str, vars: &[&str]) -> Result<ExprHandle, Error> {
+        let source = Source::new("<expr>", text);
+        let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
+        let params: Vec<String> = vars.iter().map(|v| v.to_string()).collect();
+        for (i, p) in params.iter().enumerate() {
+            if params[..i].contains(p) {
+                return Err(ErrorKind::DuplicateParameter(p.clone()).into());
+            }
+        }
+        let body = lower::lower(&expr, &params, &mut self.ns).map_err(|e| e.in_source(&source))?;
+        Ok(ExprHandle {
+            func: Rc::new(Function {
+                name: "<expr>".to_string(),
+                params,
+                body,
+                source,
+            }),
+        })
+    }
+
+    /// Evaluates a compiled expression with one value per variable.
+    pub fn eval_handle(&mut self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
+        if values.len() != handle.func.arity() {
+            return Err(ErrorKind::Arity {
+                name: "expression".into(),
+                expected: handle.func.arity(),
+                got: values.len(),
+            }
+            .into());
+        }
+        let f = handle.func.clone();
+        self.invoke(&f, values)
+    }
+}

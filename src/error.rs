@@ -1,0 +1,324 @@
+//! The one error type of the crate, and how it is shown to a person.
+//!
+//! An [`Error`] is a value: what went wrong ([`ErrorKind`]), where (a byte
+//! [`Span`]), and in which text ([`Source`]). Both tiers raise the same
+//! kinds at the same spans; `render` draws the source line with a caret.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use codespan_reporting::diagnostic::{Diagnostic, Label};
+use codespan_reporting::files::{self, Files};
+use codespan_reporting::term;
+
+/// A byte range in a [`Source`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    /// Offsets beyond 4 GiB are clamped; such sources are refused earlier.
+    pub fn new(start: usize, end: usize) -> Span {
+        let clamp = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        Span {
+            start: clamp(start),
+            end: clamp(end.max(start)),
+        }
+    }
+
+    pub fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// A named program text that spans point into.
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+impl Source {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Source> {
+        Arc::new(Source {
+            name: name.into(),
+            text: text.into(),
+        })
+    }
+}
+
+/// Names in messages are cut short so a 10,000-character identifier does not
+/// flood the terminal.
+pub fn shorten(name: &str) -> String {
+    const MAX: usize = 40;
+    match name.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_string(),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Everything that can go wrong, each with the message a user sees.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("unexpected character {0:?}")]
+    UnexpectedChar(char),
+    #[error("unexpected {0}")]
+    UnexpectedToken(String),
+    #[error("expected expression, found {0}")]
+    ExpectedExpression(String),
+    #[error("unexpected end of input")]
+    UnexpectedEof,
+    #[error("expressions nested too deeply (more than {0} levels)")]
+    NestingTooDeep(u32),
+    #[error("cannot assign to this expression (expected a name or a function head like 'f(x)')")]
+    BadAssignTarget,
+    #[error("parameter must be a name")]
+    BadParameter,
+    #[error("duplicate parameter '{}'", shorten(.0))]
+    DuplicateParameter(String),
+    #[error("too many parameters: {0} (at most {max})", max = crate::engine::MAX_PARAMS)]
+    TooManyParameters(usize),
+    #[error("cannot redefine built-in '{0}'")]
+    BuiltinRedefined(String),
+    #[error("undefined variable '{}'", shorten(.0))]
+    UndefinedVariable(String),
+    #[error("unknown function '{}'", shorten(.0))]
+    UnknownFunction(String),
+    #[error("'{}' is a variable, not a function", shorten(.0))]
+    CallingVariable(String),
+    #[error("'{}' is a function; call it with arguments", shorten(.0))]
+    FunctionAsValue(String),
+    #[error("{} expects {expected} argument{}, got {got}", shorten(.name), plural(*.expected))]
+    Arity {
+        name: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("recursion too deep")]
+    RecursionTooDeep,
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// An error with its position, if it has one.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub span: Option<Span>,
+    pub source: Option<Arc<Source>>,
+}
+
+impl std::error::Error for Error {}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            span: None,
+            source: None,
+        }
+    }
+}
+
+impl Error {
+    pub fn at(kind: ErrorKind, span: Span) -> Error {
+        Error {
+            kind,
+            span: Some(span),
+            source: None,
+        }
+    }
+
+    /// Attaches `source` unless an inner frame already did.
+    pub fn in_source(mut self, source: &Arc<Source>) -> Error {
+        if self.source.is_none() && self.span.is_some() {
+            self.source = Some(source.clone());
+        }
+        self
+    }
+
+    /// `error: MESSAGE`, then the source line and a caret under the span.
+    pub fn render(&self) -> String {
+        let (Some(span), Some(source)) = (self.span, &self.source) else {
+            return format!("error: {}\n", self.kind);
+        };
+        let excerpt = Excerpt::around(source, span);
+        let label = Label::primary((), excerpt.local(span));
+        let diagnostic = Diagnostic::error()
+            .with_message(self.kind.to_string())
+            .with_labels(vec![label]);
+        let config = term::Config::default();
+        term::emit_into_string(&config, &excerpt, &diagnostic)
+            .unwrap_or_else(|_| format!("error: {}\n", self.kind))
+    }
+}
+
+/// The lines of a source around a span, cut to a readable width, that
+/// still reports true line and column numbers (a 10 MB one-line program
+/// must not be echoed whole).
+struct Excerpt<'a> {
+    name: &'a str,
+    text: String,
+    /// Byte offset of `text` in the source.
+    offset: usize,
+    /// 0-based line of `text`'s first line in the source.
+    first_line: usize,
+    /// Byte column of `text`'s first byte within its line.
+    first_col: usize,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Excerpt<'a> {
+    const WIDTH: usize = 120;
+
+    fn around(source: &'a Source, span: Span) -> Excerpt<'a> {
+        let text = source.text.as_str();
+        let start = floor_char(text, (span.start as usize).min(text.len()));
+        let end = floor_char(text, (span.end as usize).clamp(start, text.len()));
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        // Window: from a little before the span to a little after it,
+        // never wider than WIDTH on either side.
+        let from = floor_char(text, line_start.max(start.saturating_sub(Self::WIDTH / 2)));
+        let to = floor_char(text, line_end.min(end.max(start + 1) + Self::WIDTH / 2));
+        let to = to.max(from);
+        let first_line = text[..from].bytes().filter(|&b| b == b'\n').count();
+        let slice = &text[from..to];
+        let line_starts = files::line_starts(slice).collect();
+        Excerpt {
+            name: &source.name,
+            text: slice.to_string(),
+            offset: from,
+            first_line,
+            first_col: from - line_start,
+            line_starts,
+        }
+    }
+
+    fn local(&self, span: Span) -> Range<usize> {
+        let r = span.range();
+        let start = r.start.saturating_sub(self.offset).min(self.text.len());
+        let end = r.end.saturating_sub(self.offset).clamp(start, self.text.len());
+        floor_char(&self.text, start)..floor_char(&self.text, end)
+    }
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl<'a> Files<'a> for Excerpt<'_> {
+    type FileId = ();
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, (): ()) -> Result<&'a str, files::Error> {
+        Ok(self.name)
+    }
+
+    fn source(&'a self, (): ()) -> Result<&'a str, files::Error> {
+        Ok(&self.text)
+    }
+
+    fn line_index(&'a self, (): (), byte_index: usize) -> Result<usize, files::Error> {
+        Ok(self
+            .line_starts
+            .binary_search(&byte_index)
+            .unwrap_or_else(|next| next - 1))
+    }
+
+    fn line_number(&'a self, (): (), line_index: usize) -> Result<usize, files::Error> {
+        Ok(self.first_line + line_index + 1)
+    }
+
+    fn column_number(
+        &'a self,
+        (): (),
+        line_index: usize,
+        byte_index: usize,
+    ) -> Result<usize, files::Error> {
+        let start = self.line_range((), line_index)?.start;
+        let col = self.text[start..byte_index.max(start)].chars().count() + 1;
+        Ok(if line_index == 0 {
+            col + self.first_col
+        } else {
+            col
+        })
+    }
+
+    fn line_range(&'a self, (): (), line_index: usize) -> Result<Range<usize>, files::Error> {
+        let start = *self
+            .line_starts
+            .get(line_index)
+            .ok_or(files::Error::LineTooLarge {
+                given: line_index,
+                max: self.line_starts.len() - 1,
+            })?;
+        let end = self
+            .line_starts
+            .get(line_index + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        Ok(start..end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_points_a_caret_at_the_span() {
+        let src = Source::new("<eval>", "1\nf(x) = k + x\n");
+        let err = Error::at(ErrorKind::UndefinedVariable("k".into()), Span::new(9, 10))
+            .in_source(&src);
+        let text = err.render();
+        assert!(text.starts_with("error: undefined variable 'k'\n"), "{text}");
+        assert!(text.contains("<eval>:2:8"), "{text}");
+        assert!(text.contains("2 │ f(x) = k + x"), "{text}");
+        assert!(text.contains("^"), "{text}");
+    }
+
+    #[test]
+    fn render_of_a_huge_line_shows_a_window_with_true_columns() {
+        let text = format!("{}$", "1+".repeat(100_000));
+        let src = Source::new("big", text.clone());
+        let err =
+            Error::at(ErrorKind::UnexpectedChar('$'), Span::new(200_000, 200_001)).in_source(&src);
+        let out = err.render();
+        assert!(out.len() < 1_000, "{out}");
+        assert!(out.contains("big:1:200001"), "{out}");
+    }
+
+    #[test]
+    fn arity_message_is_singular_for_one() {
+        let k = ErrorKind::Arity {
+            name: "f".into(),
+            expected: 1,
+            got: 2,
+        };
+        assert_eq!(k.to_string(), "f expects 1 argument, got 2");
+    }
+}

@@ -1,0 +1,113 @@
+//! The tree-walking interpreter: the reference meaning of every program.
+//!
+//! It walks the lowered [`Node`]s. Arguments of user calls live on one
+//! growable value stack (a frame is a base index into it), so a call costs
+//! no allocation and no name lookup: globals are an index into the slot
+//! table, parameters an index into the frame.
+
+use crate::engine::{Namespace, Slot};
+use crate::error::{Error, ErrorKind};
+use crate::lower::{from_bool, truthy, Node};
+use crate::stack::StackGuard;
+
+/// One evaluation: the namespace is frozen while it runs (no statement can
+/// run inside an expression), so functions are borrowed, not cloned.
+pub struct Interp<'a> {
+    ns: &'a Namespace,
+    stack: &'a mut Vec<f64>,
+    guard: StackGuard,
+}
+
+impl<'a> Interp<'a> {
+    pub fn new(ns: &'a Namespace, stack: &'a mut Vec<f64>, guard: StackGuard) -> Self {
+        Interp { ns, stack, guard }
+    }
+
+    /// Evaluates `node` in a frame whose arguments start at `base`.
+    pub fn eval(&mut self, node: &Node, base: usize) -> Result<f64, Error> {
+        // One compare per node keeps both deep nesting and deep recursion
+        // from overflowing the stack, whatever thread we run on.
+        if let Err(k) = self.guard.check() {
+            return Err(Error::from(k));
+        }
+        Ok(match node {
+            Node::Num(x) => *x,
+            Node::Param(i) => self.stack[base + *i as usize],
+            Node::Global(sym, span) => match self.ns.slot(*sym) {
+                Slot::Var(x) => *x,
+                Slot::Func(_) => {
+                    let name = self.ns.name(*sym).to_string();
+                    return Err(Error::at(ErrorKind::FunctionAsValue(name), *span));
+                }
+                Slot::Empty => {
+                    let name = self.ns.name(*sym).to_string();
+                    return Err(Error::at(ErrorKind::UndefinedVariable(name), *span));
+                }
+            },
+            Node::Neg(a) => -self.eval(a, base)?,
+            Node::Not(a) => from_bool(!truthy(self.eval(a, base)?)),
+            Node::Arith(op, a, b) => {
+                let x = self.eval(a, base)?;
+                op.apply(x, self.eval(b, base)?)
+            }
+            Node::Cmp(op, a, b) => {
+                let x = self.eval(a, base)?;
+                from_bool(op.apply(x, self.eval(b, base)?))
+            }
+            Node::And(a, b) => {
+                from_bool(truthy(self.eval(a, base)?) && truthy(self.eval(b, base)?))
+            }
+            Node::Or(a, b) => from_bool(truthy(self.eval(a, base)?) || truthy(self.eval(b, base)?)),
+            Node::Cond(c, a, b) => {
+                if truthy(self.eval(c, base)?) {
+                    self.eval(a, base)?
+                } else {
+                    self.eval(b, base)?
+                }
+            }
+            Node::Call1(_, f, a) => f(self.eval(a, base)?),
+            Node::Call2(_, f, a, b) => {
+                let x = self.eval(a, base)?;
+                f(x, self.eval(b, base)?)
+            }
+            Node::Call(sym, args, span) => {
+                let frame = self.stack.len();
+                for a in args {
+                    let v = self.eval(a, base)?;
+                    self.stack.push(v);
+                }
+                let f = match self.ns.slot(*sym) {
+                    Slot::Func(f) => f,
+                    Slot::Var(_) => {
+                        let name = self.ns.name(*sym).to_string();
+                        return Err(Error::at(ErrorKind::CallingVariable(name), *span));
+                    }
+                    Slot::Empty => {
+                        let name = self.ns.name(*sym).to_string();
+                        return Err(Error::at(ErrorKind::UnknownFunction(name), *span));
+                    }
+                };
+                if f.arity() != args.len() {
+                    return Err(Error::at(
+                        ErrorKind::Arity {
+                            name: f.name.clone(),
+                            expected: f.arity(),
+                            got: args.len(),
+                        },
+                        *span,
+                    ));
+                }
+                self.guard.check().map_err(|k| Error::at(k, *span))?;
+                // An error with no place of its own (the stack ran out)
+                // is reported at this call.
+                let result = self.eval(&f.body, frame).map_err(|e| match e.span {
+                    None => Error::at(e.kind, *span),
+                    Some(_) => e.in_source(&f.source),
+                });
+                self.stack.truncate(frame);
+                result?
+            }
+            Node::Fail(kind, span) => return Err(Error::at(kind.clone(), *span)),
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! exprjit: a small, fast, honest JIT compiler for arithmetic expressions.
+//!
+//! The pipeline (see ARCHITECTURE.md): text → [`syntax`] (logos lexer,
+//! lalrpop parser, AST) → [`lower`] (the one place that gives constructs
+//! their meaning) → [`interp`] (the reference tier). [`Engine`] ties them
+//! together for the CLI, the REPL, benchmarks and library users.
+
+pub mod builtins;
+pub mod engine;
+pub mod error;
+pub mod interp;
+pub mod lower;
+pub mod number;
+pub mod stack;
+pub mod syntax;
+
+pub use engine::{Engine, ExprHandle, Mode, Options};
+pub use error::{Error, ErrorKind, Source, Span};
+pub use number::format as format_number;

@@ -1,0 +1,170 @@
+//! The `exprjit` command line (SPEC §6).
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use exprjit::{Engine, Error, ErrorKind, Mode, Options, Source};
+
+/// Stack for the thread that runs programs: deep recursion (SPEC: at least
+/// 10,000 nested calls) and 10,000-level nesting need more than the 8 MiB
+/// main thread. Only the pages actually touched are committed.
+const RUN_STACK: usize = 512 << 20;
+
+#[derive(Parser)]
+#[command(name = "exprjit", version, about = "A small, fast, honest JIT compiler for arithmetic expressions")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the program given as one argument; print each expression's value.
+    Eval {
+        #[command(flatten)]
+        opts: Common,
+        /// Program text (start it with a space, or pass it after `--`, if it begins with `-`).
+        program: String,
+    },
+    /// Run a program file (`-` for standard input).
+    Run {
+        #[command(flatten)]
+        opts: Common,
+        /// Path of the program, or `-` for standard input.
+        file: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Which tier runs code.
+    #[arg(long, value_enum, default_value_t = ModeArg::Tiered)]
+    mode: ModeArg,
+    /// In tiered mode, compile a function at its N-th call.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threshold: Option<u32>,
+    /// Print a `[jit]` line on stderr for every compilation, patch and invalidation.
+    #[arg(long)]
+    trace_jit: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum ModeArg {
+    Interp,
+    Jit,
+    Tiered,
+}
+
+impl Common {
+    fn options(&self) -> Options {
+        let defaults = Options::default();
+        Options {
+            mode: match self.mode {
+                ModeArg::Interp => Mode::Interp,
+                ModeArg::Jit => Mode::Jit,
+                ModeArg::Tiered => Mode::Tiered,
+            },
+            threshold: self.threshold.unwrap_or(defaults.threshold),
+            trace: self.trace_jit,
+        }
+    }
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            mode: ModeArg::Tiered,
+            threshold: None,
+            trace_jit: false,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Programs run on a thread with a large stack; see RUN_STACK.
+    let worker = std::thread::Builder::new()
+        .name("exprjit".into())
+        .stack_size(RUN_STACK)
+        .spawn(move || dispatch(cli));
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        _ => {
+            eprintln!("error: internal error: the program thread failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(Command::Eval { opts, program }) => {
+            run_program(&opts, Source::new("<eval>", program))
+        }
+        Some(Command::Run { opts, file }) => match read_program(&file) {
+            Ok(source) => run_program(&opts, source),
+            Err(e) => report(&e),
+        },
+        None => {
+            if io::stdin().is_terminal() {
+                eprintln!("error: the REPL is not built yet; use `exprjit eval` or `exprjit run`");
+                ExitCode::from(2)
+            } else {
+                match read_program("-") {
+                    Ok(source) => run_program(&Common::default(), source),
+                    Err(e) => report(&e),
+                }
+            }
+        }
+    }
+}
+
+/// Reads a program file, or stdin for `-`, insisting on UTF-8.
+fn read_program(path: &str) -> Result<std::sync::Arc<Source>, Error> {
+    let (name, bytes) = if path == "-" {
+        let mut buf = Vec::new();
+        io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| ErrorKind::Input(format!("cannot read standard input: {e}")))?;
+        ("<stdin>".to_string(), buf)
+    } else {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ErrorKind::Input(format!("cannot read '{path}': {e}")))?;
+        (path.to_string(), bytes)
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source::new(name, text)),
+        Err(e) => Err(ErrorKind::Input(format!(
+            "{name} is not valid UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+        .into()),
+    }
+}
+
+fn run_program(opts: &Common, source: std::sync::Arc<Source>) -> ExitCode {
+    let mut engine = Engine::with_options(opts.options());
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut write_failed = false;
+    let result = engine.run(source, &mut |x| {
+        write_failed |= writeln!(out, "{}", exprjit::format_number(x)).is_err();
+    });
+    write_failed |= out.flush().is_err();
+    drop(out);
+    match result {
+        Ok(()) if write_failed => {
+            eprintln!("error: cannot write to standard output");
+            ExitCode::from(1)
+        }
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}
+
+fn report(e: &Error) -> ExitCode {
+    eprint!("{}", e.render());
+    ExitCode::from(1)
+}
