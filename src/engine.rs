@@ -2,12 +2,16 @@
 //! benchmarks and library users. It owns the global namespace, runs
 //! statements in order, and decides which tier runs each call.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Source, Span};
 use crate::interp::Interp;
+#[cfg(target_arch = "x86_64")]
+use crate::jit::Jit;
 use crate::lower::{self, Globals, Node, Sym};
 use crate::stack::StackGuard;
 use crate::syntax::{self, ast::Stmt};
@@ -56,11 +60,82 @@ pub struct Function {
     pub body: Node,
     /// The text the body's spans point into.
     pub source: Arc<Source>,
+    /// The global it was defined as, if any.
+    pub sym: Option<Sym>,
+    /// Unique in the process; names the function's machine code.
+    pub id: u64,
+    pub tier: Tier,
+}
+
+/// How a function is running: its hot counter and its machine code.
+#[derive(Debug, Default)]
+pub struct Tier {
+    /// Calls counted while it had no machine code.
+    pub calls: Cell<u64>,
+    /// Entry of its machine code, 0 while it has none.
+    pub entry: Cell<usize>,
+    /// Calls that reached it through the runtime stub.
+    pub stub_entries: Cell<u64>,
+    /// Compilation failed; it stays interpreted.
+    pub uncompilable: Cell<bool>,
 }
 
 impl Function {
+    pub fn new(
+        name: impl Into<String>,
+        params: Vec<String>,
+        body: Node,
+        source: Arc<Source>,
+        sym: Option<Sym>,
+    ) -> Rc<Function> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Rc::new(Function {
+            name: name.into(),
+            params,
+            body,
+            source,
+            sym,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            tier: Tier::default(),
+        })
+    }
+
     pub fn arity(&self) -> usize {
         self.params.len()
+    }
+}
+
+/// Everything an evaluation needs, borrowed from the engine for its
+/// duration. Shared (`&Runtime`) by the interpreter, the JIT's helpers and
+/// every nested call, in whichever tier.
+pub struct Runtime<'a> {
+    pub ns: &'a Namespace,
+    pub options: &'a Options,
+    #[cfg(target_arch = "x86_64")]
+    pub jit: Option<&'a Jit>,
+    pub guard: StackGuard,
+}
+
+impl Runtime<'_> {
+    /// The JIT (helpers are only ever called from machine code, so it
+    /// exists whenever they run).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn jit(&self) -> &Jit {
+        self.jit.expect("machine code runs only with a JIT")
+    }
+
+    /// Calls `f` with `args` in the tier it runs in now.
+    pub fn call(&self, f: &Rc<Function>, args: &[f64]) -> Result<f64, Error> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(jit) = self.jit {
+            if let Some(entry) = jit.entry_for(self, f) {
+                return jit.enter(self, entry, args);
+            }
+        }
+        let mut stack = args.to_vec();
+        Interp::new(self, &mut stack)
+            .eval(&f.body, 0)
+            .map_err(|e| e.in_source(&f.source))
     }
 }
 
@@ -136,14 +211,15 @@ impl ExprHandle {
     }
 }
 
-/// The exprjit engine. Not `Send`: it owns code and state tied to the
-/// thread that made it; make one engine per thread.
+/// The exprjit engine. Not `Send` (it holds `Rc`s and raw code
+/// addresses): the type system keeps it on the thread that made it. Make
+/// one engine per thread; engines on different threads are independent.
 #[derive(Debug, Default)]
 pub struct Engine {
     options: Options,
     ns: Namespace,
-    /// The interpreter's value stack, kept to reuse its allocation.
-    stack: Vec<f64>,
+    #[cfg(target_arch = "x86_64")]
+    jit: Option<Jit>,
 }
 
 impl Engine {
@@ -162,6 +238,44 @@ impl Engine {
         &self.options
     }
 
+    /// Changes the mode or threshold; code compiled so far stays.
+    pub fn set_options(&mut self, options: Options) -> Result<(), Error> {
+        self.options = options;
+        self.prepare()
+    }
+
+    /// The JIT, if this engine has made one.
+    #[cfg(target_arch = "x86_64")]
+    pub fn jit(&self) -> Option<&Jit> {
+        self.jit.as_ref()
+    }
+
+    /// Makes the JIT when the mode needs one.
+    fn prepare(&mut self) -> Result<(), Error> {
+        #[cfg(target_arch = "x86_64")]
+        if self.options.mode != Mode::Interp && self.jit.is_none() {
+            self.jit = Some(Jit::new(self.options.trace)?);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        if self.options.mode == Mode::Jit {
+            return Err(ErrorKind::Unsupported(
+                "--mode jit needs an x86-64 processor; use --mode interp".into(),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Binds a global, first retiring the machine code of the function it
+    /// was bound to (its patched call sites go back to the stub).
+    fn bind(&mut self, sym: Sym, slot: Slot) {
+        #[cfg(target_arch = "x86_64")]
+        if let (Slot::Func(old), Some(jit)) = (self.ns.slot(sym), &self.jit) {
+            jit.invalidate(old);
+        }
+        self.ns.bind(sym, slot);
+    }
+
     pub fn namespace(&self) -> &Namespace {
         &self.ns
     }
@@ -175,8 +289,11 @@ impl Engine {
             return Err(ErrorKind::Input("program too large (4 GiB at most)".into()).into());
         }
         let stmts = syntax::parse_program(&source.text).map_err(|e| e.in_source(&source))?;
+        self.prepare()?;
         for stmt in &stmts {
-            if let Some(x) = self.statement(stmt, &source)? {
+            let result = self.statement(stmt, &source);
+            self.sweep();
+            if let Some(x) = result? {
                 out(x);
             }
         }
@@ -194,12 +311,7 @@ impl Engine {
         let result = match stmt {
             Stmt::Expr(e) => {
                 let body = lower::lower(e, &[], &mut self.ns)?;
-                let f = Function {
-                    name: "<expr>".to_string(),
-                    params: Vec::new(),
-                    body,
-                    source: source.clone(),
-                };
+                let f = Function::new("<expr>", Vec::new(), body, source.clone(), None);
                 self.invoke(&f, &[]).map(Some)
             }
             Stmt::Assign {
@@ -209,14 +321,9 @@ impl Engine {
             } => {
                 let sym = self.bindable(name, *name_span)?;
                 let body = lower::lower(value, &[], &mut self.ns)?;
-                let f = Function {
-                    name: name.clone(),
-                    params: Vec::new(),
-                    body,
-                    source: source.clone(),
-                };
+                let f = Function::new(name.clone(), Vec::new(), body, source.clone(), None);
                 let x = self.invoke(&f, &[])?;
-                self.ns.bind(sym, Slot::Var(x));
+                self.bind(sym, Slot::Var(x));
                 Ok(None)
             }
             Stmt::Def {
@@ -241,13 +348,8 @@ impl Engine {
                 }
                 let params: Vec<String> = params.iter().map(|(p, _)| p.clone()).collect();
                 let body = lower::lower(body, &params, &mut self.ns)?;
-                let f = Function {
-                    name: name.clone(),
-                    params,
-                    body,
-                    source: source.clone(),
-                };
-                self.ns.bind(sym, Slot::Func(Rc::new(f)));
+                let f = Function::new(name.clone(), params, body, source.clone(), Some(sym));
+                self.bind(sym, Slot::Func(f));
                 Ok(None)
             }
         };
@@ -257,28 +359,44 @@ impl Engine {
     /// The slot for a name a statement binds; built-ins cannot be rebound.
     fn bindable(&mut self, name: &str, span: Span) -> Result<Sym, Error> {
         if crate::builtins::lookup(name).is_some() {
-            return Err(Error::at(ErrorKind::BuiltinRedefined(name.to_string()), span));
+            return Err(Error::at(
+                ErrorKind::BuiltinRedefined(name.to_string()),
+                span,
+            ));
         }
         Ok(self.ns.intern(name))
     }
 
-    /// Runs `f` with `args` in the configured tier.
-    fn invoke(&mut self, f: &Function, args: &[f64]) -> Result<f64, Error> {
-        self.stack.clear();
-        self.stack.extend_from_slice(args);
-        let mut interp = Interp::new(&self.ns, &mut self.stack, StackGuard::here());
-        interp.eval(&f.body, 0).map_err(|e| e.in_source(&f.source))
+    /// Runs `f` with `args` in the tier it runs in now.
+    fn invoke(&self, f: &Rc<Function>, args: &[f64]) -> Result<f64, Error> {
+        let rt = Runtime {
+            ns: &self.ns,
+            options: &self.options,
+            #[cfg(target_arch = "x86_64")]
+            jit: self.jit.as_ref(),
+            guard: StackGuard::here(),
+        };
+        rt.call(f, args)
+    }
+
+    /// Frees machine code nothing can run any more.
+    fn sweep(&self) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(jit) = &self.jit {
+            jit.sweep();
+        }
     }
 
     /// Binds the global variable `name` to `value`.
     pub fn set_var(&mut self, name: &str, value: f64) -> Result<(), Error> {
         let sym = self.bindable(name, Span::default())?;
-        self.ns.bind(sym, Slot::Var(value));
+        self.bind(sym, Slot::Var(value));
         Ok(())
     }
 
     /// Calls the user function `name` from Rust.
     pub fn call(&mut self, name: &str, args: &[f64]) -> Result<f64, Error> {
+        self.prepare()?;
         let f = match self.ns.lookup(name).map(|s| self.ns.slot(s)) {
             Some(Slot::Func(f)) => f.clone(),
             Some(Slot::Var(_)) => return Err(ErrorKind::CallingVariable(name.into()).into()),
@@ -307,18 +425,15 @@ impl Engine {
             }
         }
         let body = lower::lower(&expr, &params, &mut self.ns).map_err(|e| e.in_source(&source))?;
+        self.prepare()?;
+        self.sweep();
         Ok(ExprHandle {
-            func: Rc::new(Function {
-                name: "<expr>".to_string(),
-                params,
-                body,
-                source,
-            }),
+            func: Function::new("<expr>", params, body, source, None),
         })
     }
 
     /// Evaluates a compiled expression with one value per variable.
-    pub fn eval_handle(&mut self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
+    pub fn eval_handle(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
         if values.len() != handle.func.arity() {
             return Err(ErrorKind::Arity {
                 name: "expression".into(),
@@ -327,7 +442,6 @@ impl Engine {
             }
             .into());
         }
-        let f = handle.func.clone();
-        self.invoke(&f, values)
+        self.invoke(&handle.func, values)
     }
 }

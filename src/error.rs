@@ -217,7 +217,10 @@ impl<'a> Excerpt<'a> {
     fn local(&self, span: Span) -> Range<usize> {
         let r = span.range();
         let start = r.start.saturating_sub(self.offset).min(self.text.len());
-        let end = r.end.saturating_sub(self.offset).clamp(start, self.text.len());
+        let end = r
+            .end
+            .saturating_sub(self.offset)
+            .clamp(start, self.text.len());
         floor_char(&self.text, start)..floor_char(&self.text, end)
     }
 }
@@ -292,10 +295,13 @@ mod tests {
     #[test]
     fn render_points_a_caret_at_the_span() {
         let src = Source::new("<eval>", "1\nf(x) = k + x\n");
-        let err = Error::at(ErrorKind::UndefinedVariable("k".into()), Span::new(9, 10))
-            .in_source(&src);
+        let err =
+            Error::at(ErrorKind::UndefinedVariable("k".into()), Span::new(9, 10)).in_source(&src);
         let text = err.render();
-        assert!(text.starts_with("error: undefined variable 'k'\n"), "{text}");
+        assert!(
+            text.starts_with("error: undefined variable 'k'\n"),
+            "{text}"
+        );
         assert!(text.contains("<eval>:2:8"), "{text}");
         assert!(text.contains("2 │ f(x) = k + x"), "{text}");
         assert!(text.contains("^"), "{text}");

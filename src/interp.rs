@@ -5,42 +5,41 @@
 //! no allocation and no name lookup: globals are an index into the slot
 //! table, parameters an index into the frame.
 
-use crate::engine::{Namespace, Slot};
+use crate::engine::{Runtime, Slot};
 use crate::error::{Error, ErrorKind};
 use crate::lower::{from_bool, truthy, Node};
-use crate::stack::StackGuard;
 
 /// One evaluation: the namespace is frozen while it runs (no statement can
 /// run inside an expression), so functions are borrowed, not cloned.
 pub struct Interp<'a> {
-    ns: &'a Namespace,
+    rt: &'a Runtime<'a>,
     stack: &'a mut Vec<f64>,
-    guard: StackGuard,
 }
 
 impl<'a> Interp<'a> {
-    pub fn new(ns: &'a Namespace, stack: &'a mut Vec<f64>, guard: StackGuard) -> Self {
-        Interp { ns, stack, guard }
+    /// An interpreter whose frame 0 holds the arguments in `stack`.
+    pub fn new(rt: &'a Runtime<'a>, stack: &'a mut Vec<f64>) -> Self {
+        Interp { rt, stack }
     }
 
     /// Evaluates `node` in a frame whose arguments start at `base`.
     pub fn eval(&mut self, node: &Node, base: usize) -> Result<f64, Error> {
         // One compare per node keeps both deep nesting and deep recursion
         // from overflowing the stack, whatever thread we run on.
-        if let Err(k) = self.guard.check() {
+        if let Err(k) = self.rt.guard.check() {
             return Err(Error::from(k));
         }
         Ok(match node {
             Node::Num(x) => *x,
             Node::Param(i) => self.stack[base + *i as usize],
-            Node::Global(sym, span) => match self.ns.slot(*sym) {
+            Node::Global(sym, span) => match self.rt.ns.slot(*sym) {
                 Slot::Var(x) => *x,
                 Slot::Func(_) => {
-                    let name = self.ns.name(*sym).to_string();
+                    let name = self.rt.ns.name(*sym).to_string();
                     return Err(Error::at(ErrorKind::FunctionAsValue(name), *span));
                 }
                 Slot::Empty => {
-                    let name = self.ns.name(*sym).to_string();
+                    let name = self.rt.ns.name(*sym).to_string();
                     return Err(Error::at(ErrorKind::UndefinedVariable(name), *span));
                 }
             },
@@ -76,14 +75,14 @@ impl<'a> Interp<'a> {
                     let v = self.eval(a, base)?;
                     self.stack.push(v);
                 }
-                let f = match self.ns.slot(*sym) {
+                let f = match self.rt.ns.slot(*sym) {
                     Slot::Func(f) => f,
                     Slot::Var(_) => {
-                        let name = self.ns.name(*sym).to_string();
+                        let name = self.rt.ns.name(*sym).to_string();
                         return Err(Error::at(ErrorKind::CallingVariable(name), *span));
                     }
                     Slot::Empty => {
-                        let name = self.ns.name(*sym).to_string();
+                        let name = self.rt.ns.name(*sym).to_string();
                         return Err(Error::at(ErrorKind::UnknownFunction(name), *span));
                     }
                 };
@@ -97,7 +96,18 @@ impl<'a> Interp<'a> {
                         *span,
                     ));
                 }
-                self.guard.check().map_err(|k| Error::at(k, *span))?;
+                self.rt.guard.check().map_err(|k| Error::at(k, *span))?;
+                #[cfg(target_arch = "x86_64")]
+                if let Some(jit) = self.rt.jit {
+                    if let Some(entry) = jit.entry_for(self.rt, f) {
+                        let result = jit.enter(self.rt, entry, &self.stack[frame..]);
+                        self.stack.truncate(frame);
+                        return result.map_err(|e| match e.span {
+                            None => Error::at(e.kind, *span),
+                            Some(_) => e,
+                        });
+                    }
+                }
                 // An error with no place of its own (the stack ran out)
                 // is reported at this call.
                 let result = self.eval(&f.body, frame).map_err(|e| match e.span {

@@ -9,6 +9,8 @@ pub mod builtins;
 pub mod engine;
 pub mod error;
 pub mod interp;
+#[cfg(target_arch = "x86_64")]
+pub mod jit;
 pub mod lower;
 pub mod number;
 pub mod stack;

@@ -211,7 +211,10 @@ impl Lowering<'_> {
         }
         let Some(builtin) = builtins::lookup(name) else {
             let sym = self.globals.intern(name);
-            let args = args.iter().map(|a| self.expr(a)).collect::<Result<_, _>>()?;
+            let args = args
+                .iter()
+                .map(|a| self.expr(a))
+                .collect::<Result<_, _>>()?;
             return Ok(Node::Call(sym, args, span));
         };
         let arity_error = |expected| {
@@ -363,7 +366,9 @@ mod tests {
     fn lowered(src: &str, params: &[&str]) -> String {
         let params: Vec<String> = params.iter().map(|s| s.to_string()).collect();
         let e = parse_expr(src).unwrap();
-        lower(&e, &params, &mut Names::default()).unwrap().to_string()
+        lower(&e, &params, &mut Names::default())
+            .unwrap()
+            .to_string()
     }
 
     #[test]

@@ -13,7 +13,11 @@ use exprjit::{Engine, Error, ErrorKind, Mode, Options, Source};
 const RUN_STACK: usize = 512 << 20;
 
 #[derive(Parser)]
-#[command(name = "exprjit", version, about = "A small, fast, honest JIT compiler for arithmetic expressions")]
+#[command(
+    name = "exprjit",
+    version,
+    about = "A small, fast, honest JIT compiler for arithmetic expressions"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -100,9 +104,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
-        Some(Command::Eval { opts, program }) => {
-            run_program(&opts, Source::new("<eval>", program))
-        }
+        Some(Command::Eval { opts, program }) => run_program(&opts, Source::new("<eval>", program)),
         Some(Command::Run { opts, file }) => match read_program(&file) {
             Ok(source) => run_program(&opts, source),
             Err(e) => report(&e),

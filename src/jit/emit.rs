@@ -1,0 +1,719 @@
+//! Code generation: lowered [`Node`]s to x86-64 machine code (SSE2 only).
+//!
+//! The output is position independent except for the `call rel32`s to
+//! other generated code, which are left as relocations for `jit::link`.
+//!
+//! # Registers and ABI (named once, here)
+//!
+//! | register      | role                                                  |
+//! |---------------|-------------------------------------------------------|
+//! | `r12`         | `CTX`: the runtime context ([`CTX_FLOOR`] at `[r12]`) |
+//! | `xmm0..xmm13` | values: the value at depth `d` lives in `xmm<d>`       |
+//! | `xmm14/15`    | `S1`/`S2`: scratch                                    |
+//! | `rax`         | scratch; function status on return                    |
+//! | `rdi..rcx`    | arguments of runtime helpers (sysv64)                 |
+//!
+//! Generated functions use exprjit's own convention: the caller stores the
+//! arguments at `[rsp]`, `[rsp+8]`, … and executes `call`; the callee
+//! returns the value in `xmm0` and a status in `eax` (0 ok, 1 an error is
+//! recorded in the runtime, 2 the stack ran out), and preserves `r12`,
+//! `rbp`, `rsp`. Runtime helpers and built-ins are plain `extern "sysv64"`
+//! functions, which preserve `r12` too and clobber every `xmm`.
+//!
+//! # Frame
+//!
+//! ```text
+//!   [rbp + 16 + 8*i]   argument i
+//!   [rbp + 8]          return address
+//!   [rbp]              caller's rbp
+//!   [rbp - 8 - 8*d]    home of depth d (spill slot)
+//!   ...
+//!   [rsp + 8*j]        outgoing argument j
+//! ```
+//!
+//! # Register assignment
+//!
+//! Expressions are compiled as a stack of pending values whose depth is
+//! known at compile time: an operand evaluated at depth `d` goes to
+//! `xmm<d>` (or its home when `d >= nregs`), so registers are assigned by
+//! depth as in Sethi–Ullman numbering, and when the right operand needs a
+//! call but the left one cannot fail, the right one is computed first so no
+//! value has to live across the call. Every `xmm` is caller-saved, so the
+//! live depths are spilled to their homes around calls, and only then.
+
+use std::collections::HashMap;
+
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+
+use crate::error::{ErrorKind, Span};
+use crate::lower::{Arith, Cmp, Node, Sym};
+use crate::stack::StackGuard;
+
+/// Byte offset of the stack floor in the runtime context.
+pub const CTX_FLOOR: i32 = 0;
+
+/// Status in `eax` after a generated function returns.
+pub const STATUS_OK: u32 = 0;
+pub const STATUS_ERROR: u32 = 1;
+pub const STATUS_STACK: u32 = 2;
+
+/// Most registers the value stack uses (`xmm0..xmm13`).
+pub const MAX_REGS: u8 = 14;
+const S1: u8 = 14;
+const S2: u8 = 15;
+
+const SIGN_BIT: i64 = i64::MIN;
+const ONE_BITS: i64 = 0x3FF0_0000_0000_0000;
+
+/// Addresses of the runtime helpers generated code calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Helpers {
+    /// `fn(ctx, site) -> RtResult`: reads a global variable.
+    pub global: usize,
+    /// `fn(ctx, site) -> RtResult`: raises the site's error.
+    pub fail: usize,
+    /// `fn(ctx, site, status) -> u64`: a call failed; give the error the
+    /// call's position if it has none. Returns `STATUS_ERROR`.
+    pub call_failed: usize,
+}
+
+/// What a site of generated code stands for, for the runtime.
+#[derive(Debug, Clone)]
+pub enum SiteKind {
+    Global(Sym),
+    Fail(ErrorKind),
+    Call { sym: Sym, argc: usize },
+}
+
+/// Where the runtime finds what a site means; implemented by `Jit`.
+pub trait Sites {
+    fn site(&mut self, kind: SiteKind, span: Span) -> u32;
+}
+
+/// A `call rel32` to another generated function, to be linked.
+#[derive(Debug, Clone)]
+pub struct CallReloc {
+    /// Offset of the 4-byte `rel32` in the code.
+    pub rel32_at: usize,
+    pub sym: Sym,
+    pub argc: usize,
+    pub site: u32,
+}
+
+/// A compiled function before placement.
+#[derive(Debug)]
+pub struct Emitted {
+    pub code: Vec<u8>,
+    pub calls: Vec<CallReloc>,
+}
+
+/// Why code could not be generated.
+#[derive(Debug)]
+pub enum EmitError {
+    Limit(ErrorKind),
+    Assembler(String),
+}
+
+/// Compiles a function body with `arity` parameters.
+pub fn function(
+    body: &Node,
+    arity: usize,
+    helpers: &Helpers,
+    sites: &mut dyn Sites,
+    nregs: u8,
+) -> Result<Emitted, EmitError> {
+    let guard = StackGuard::here();
+    let depth = need(body, &guard)?;
+    let mut node_flags = HashMap::new();
+    flags(body, &mut node_flags, &guard)?;
+    let outgoing = max_outgoing(body, &guard)?;
+    let frame = (8 * (depth + 1) + 8 * outgoing).next_multiple_of(16);
+    let frame = i32::try_from(frame).map_err(|_| EmitError::Limit(ErrorKind::NestingTooDeep(0)))?;
+    let mut e = Emitter {
+        ops: VecAssembler::new(0),
+        helpers: *helpers,
+        sites,
+        calls: Vec::new(),
+        nregs: nregs.clamp(1, MAX_REGS),
+        arity,
+        guard,
+        failed_calls: Vec::new(),
+        stack_out: None,
+        fail_out: None,
+        flags: node_flags,
+    };
+    let stack_out = e.ops.new_dynamic_label();
+    let fail_out = e.ops.new_dynamic_label();
+    e.stack_out = Some(stack_out);
+    e.fail_out = Some(fail_out);
+
+    // Prologue:
+    //   push rbp ; mov rbp, rsp ; sub rsp, FRAME
+    //   cmp rsp, [r12 + CTX_FLOOR] ; jb stack_out   -- recursion too deep
+    dynasm!(e.ops
+        ; .arch x64
+        ; push rbp
+        ; mov rbp, rsp
+        ; sub rsp, frame
+        ; cmp rsp, [r12 + CTX_FLOOR]
+        ; jb =>stack_out
+    );
+    e.expr(body, 0)?;
+    e.load(0, 0);
+    // Epilogue: xor eax, eax ; leave ; ret
+    dynasm!(e.ops
+        ; .arch x64
+        ; xor eax, eax
+        ; leave
+        ; ret
+        ; =>stack_out
+        ; mov eax, STATUS_STACK as i32
+        ; leave
+        ; ret
+        ; =>fail_out
+        ; leave
+        ; ret
+    );
+    // Out-of-line paths of failed calls:
+    //   mov rdi, r12 ; mov esi, SITE ; mov edx, eax ; call call_failed ; leave ; ret
+    for (label, site) in std::mem::take(&mut e.failed_calls) {
+        let helper = e.helpers.call_failed as i64;
+        dynasm!(e.ops
+            ; .arch x64
+            ; =>label
+            ; mov rdi, r12
+            ; mov esi, site as i32
+            ; mov edx, eax
+            ; mov rax, QWORD helper
+            ; call rax
+            ; leave
+            ; ret
+        );
+    }
+    let calls = std::mem::take(&mut e.calls);
+    let code = e
+        .ops
+        .finalize()
+        .map_err(|err| EmitError::Assembler(err.to_string()))?;
+    Ok(Emitted { code, calls })
+}
+
+struct Emitter<'a> {
+    ops: VecAssembler<X64Relocation>,
+    helpers: Helpers,
+    sites: &'a mut dyn Sites,
+    calls: Vec<CallReloc>,
+    nregs: u8,
+    arity: usize,
+    guard: StackGuard,
+    failed_calls: Vec<(DynamicLabel, u32)>,
+    stack_out: Option<DynamicLabel>,
+    fail_out: Option<DynamicLabel>,
+    flags: HashMap<*const Node, Flags>,
+}
+
+/// Where the value at a depth lives.
+#[derive(Clone, Copy, PartialEq)]
+enum Loc {
+    Reg(u8),
+    /// `[rbp + disp]`
+    Home(i32),
+}
+
+fn home(d: usize) -> i32 {
+    -8 - 8 * d as i32
+}
+
+fn param(i: u32) -> i32 {
+    16 + 8 * i as i32
+}
+
+impl Emitter<'_> {
+    fn loc(&self, d: usize) -> Loc {
+        if d < self.nregs as usize {
+            Loc::Reg(d as u8)
+        } else {
+            Loc::Home(home(d))
+        }
+    }
+
+    fn check(&self) -> Result<(), EmitError> {
+        self.guard.check().map_err(EmitError::Limit)
+    }
+
+    /// `xmm<x> = value at depth d`
+    fn load(&mut self, x: u8, d: usize) {
+        match self.loc(d) {
+            Loc::Reg(r) if r == x => {}
+            Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; movapd Rx(x), Rx(r)),
+            Loc::Home(disp) => dynasm!(self.ops ; .arch x64 ; movsd Rx(x), [rbp + disp]),
+        }
+    }
+
+    /// `value at depth d = xmm<x>`
+    fn store(&mut self, d: usize, x: u8) {
+        match self.loc(d) {
+            Loc::Reg(r) if r == x => {}
+            Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; movapd Rx(r), Rx(x)),
+            Loc::Home(disp) => dynasm!(self.ops ; .arch x64 ; movsd [rbp + disp], Rx(x)),
+        }
+    }
+
+    /// The register holding depth `d`, loading it into `scratch` if it is
+    /// in memory.
+    fn reg(&mut self, d: usize, scratch: u8) -> u8 {
+        match self.loc(d) {
+            Loc::Reg(r) => r,
+            Loc::Home(_) => {
+                self.load(scratch, d);
+                scratch
+            }
+        }
+    }
+
+    /// A register to compute depth `d` into (its own, or a scratch one that
+    /// `store(d, _)` then writes home).
+    fn target(&self, d: usize, scratch: u8) -> u8 {
+        match self.loc(d) {
+            Loc::Reg(r) => r,
+            Loc::Home(_) => scratch,
+        }
+    }
+
+    /// `xmm<x> = bits` — `mov rax, imm64 ; movq xmm, rax` (or `xorpd` for +0).
+    fn constant(&mut self, x: u8, bits: u64) {
+        if bits == 0 {
+            dynasm!(self.ops ; .arch x64 ; xorpd Rx(x), Rx(x));
+        } else {
+            dynasm!(self.ops
+                ; .arch x64
+                ; mov rax, QWORD bits as i64
+                ; movq Rx(x), rax
+            );
+        }
+    }
+
+    /// Spills (or reloads) the register-held depths below `d`: every `xmm`
+    /// is caller-saved, so they must survive a call in their homes.
+    fn save_live(&mut self, d: usize) {
+        for i in 0..d.min(self.nregs as usize) {
+            let disp = home(i);
+            dynasm!(self.ops ; .arch x64 ; movsd [rbp + disp], Rx(i as u8));
+        }
+    }
+
+    fn restore_live(&mut self, d: usize) {
+        for i in 0..d.min(self.nregs as usize) {
+            let disp = home(i);
+            dynasm!(self.ops ; .arch x64 ; movsd Rx(i as u8), [rbp + disp]);
+        }
+    }
+
+    /// Emits code leaving the value of `node` at depth `d`.
+    fn expr(&mut self, node: &Node, d: usize) -> Result<(), EmitError> {
+        self.check()?;
+        match node {
+            Node::Num(x) => {
+                let t = self.target(d, S1);
+                self.constant(t, x.to_bits());
+                self.store(d, t);
+            }
+            Node::Param(i) => {
+                debug_assert!((*i as usize) < self.arity);
+                let t = self.target(d, S1);
+                let disp = param(*i);
+                dynasm!(self.ops ; .arch x64 ; movsd Rx(t), [rbp + disp]);
+                self.store(d, t);
+            }
+            Node::Global(sym, span) => {
+                let site = self.sites.site(SiteKind::Global(*sym), *span);
+                self.helper_call(self.helpers.global, site, d);
+            }
+            Node::Fail(kind, span) => {
+                let site = self.sites.site(SiteKind::Fail(kind.clone()), *span);
+                let helper = self.helpers.fail as i64;
+                let fail_out = self.fail_out.expect("set before codegen");
+                // mov rdi, r12 ; mov esi, SITE ; call fail ; jmp fail_out
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rdi, r12
+                    ; mov esi, site as i32
+                    ; mov rax, QWORD helper
+                    ; call rax
+                    ; jmp =>fail_out
+                );
+            }
+            Node::Neg(a) => {
+                self.expr(a, d)?;
+                // xorpd x, [sign bit] — flips the sign, so -0 is negative zero
+                let t = self.reg(d, S1);
+                self.constant(S2, SIGN_BIT as u64);
+                dynasm!(self.ops ; .arch x64 ; xorpd Rx(t), Rx(S2));
+                self.store(d, t);
+            }
+            Node::Not(a) => {
+                self.expr(a, d)?;
+                // xorpd s2, s2 ; ucomisd s2, x ; sete al ; movzx eax, al ; cvtsi2sd t, eax
+                // (ZF is set for equal *and* unordered: exactly "not truthy")
+                self.test_zero(d);
+                let t = self.target(d, S1);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; sete al
+                    ; movzx eax, al
+                    ; cvtsi2sd Rx(t), eax
+                );
+                self.store(d, t);
+            }
+            Node::Arith(op, a, b) => {
+                let swapped = self.operands(a, b, d)?;
+                let (x, y) = if swapped { (d + 1, d) } else { (d, d + 1) };
+                // op a, b — always with `a` as the destination, so a NaN
+                // operand propagates exactly as in the interpreter.
+                let t = self.reg(x, S1);
+                match (self.loc(y), op) {
+                    (Loc::Reg(r), Arith::Add) => dynasm!(self.ops ; .arch x64 ; addsd Rx(t), Rx(r)),
+                    (Loc::Reg(r), Arith::Sub) => dynasm!(self.ops ; .arch x64 ; subsd Rx(t), Rx(r)),
+                    (Loc::Reg(r), Arith::Mul) => dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), Rx(r)),
+                    (Loc::Reg(r), Arith::Div) => dynasm!(self.ops ; .arch x64 ; divsd Rx(t), Rx(r)),
+                    (Loc::Home(m), Arith::Add) => {
+                        dynasm!(self.ops ; .arch x64 ; addsd Rx(t), [rbp + m])
+                    }
+                    (Loc::Home(m), Arith::Sub) => {
+                        dynasm!(self.ops ; .arch x64 ; subsd Rx(t), [rbp + m])
+                    }
+                    (Loc::Home(m), Arith::Mul) => {
+                        dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), [rbp + m])
+                    }
+                    (Loc::Home(m), Arith::Div) => {
+                        dynasm!(self.ops ; .arch x64 ; divsd Rx(t), [rbp + m])
+                    }
+                }
+                self.store(d, t);
+            }
+            Node::Cmp(op, a, b) => {
+                self.expr(a, d)?;
+                self.expr(b, d + 1)?;
+                // Branch-free: s1 = a (or b) ; cmpsd s1, b (or a), pred ;
+                // andpd s1, [1.0] — the all-ones mask becomes 1.0, else +0.
+                let (x, y, pred) = match op {
+                    Cmp::Eq => (d, d + 1, 0),
+                    Cmp::Lt => (d, d + 1, 1),
+                    Cmp::Le => (d, d + 1, 2),
+                    Cmp::Ne => (d, d + 1, 4),
+                    Cmp::Gt => (d + 1, d, 1),
+                    Cmp::Ge => (d + 1, d, 2),
+                };
+                self.load(S1, x);
+                match self.loc(y) {
+                    Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), Rx(r), pred),
+                    Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), [rbp + m], pred),
+                }
+                self.constant(S2, ONE_BITS as u64);
+                dynasm!(self.ops ; .arch x64 ; andpd Rx(S1), Rx(S2));
+                self.store(d, S1);
+            }
+            Node::And(..) | Node::Or(..) => {
+                // jump_if(node, false, no) ; x = 1.0 ; jmp end ; no: x = 0 ; end:
+                let no = self.ops.new_dynamic_label();
+                let end = self.ops.new_dynamic_label();
+                self.jump_if(node, false, no, d)?;
+                let t = self.target(d, S1);
+                self.constant(t, ONE_BITS as u64);
+                self.store(d, t);
+                dynasm!(self.ops ; .arch x64 ; jmp =>end ; =>no);
+                self.constant(t, 0);
+                self.store(d, t);
+                dynasm!(self.ops ; .arch x64 ; =>end);
+            }
+            Node::Cond(c, a, b) => {
+                // jump_if(c, false, other) ; a ; jmp end ; other: b ; end:
+                let other = self.ops.new_dynamic_label();
+                let end = self.ops.new_dynamic_label();
+                self.jump_if(c, false, other, d)?;
+                self.expr(a, d)?;
+                dynasm!(self.ops ; .arch x64 ; jmp =>end ; =>other);
+                self.expr(b, d)?;
+                dynasm!(self.ops ; .arch x64 ; =>end);
+            }
+            Node::Call1(_, f, a) => {
+                self.expr(a, d)?;
+                self.save_live(d);
+                self.load(0, d);
+                self.native_call(*f as usize);
+                self.store(d, 0);
+                self.restore_live(d);
+            }
+            Node::Call2(_, f, a, b) => {
+                let swapped = self.operands(a, b, d)?;
+                let (x, y) = if swapped { (d + 1, d) } else { (d, d + 1) };
+                self.save_live(d);
+                // Into xmm0, xmm1. Sources are at depths >= targets, except
+                // when swapped at depth 0, where xmm0 and xmm1 trade places.
+                if swapped && d == 0 && self.nregs >= 2 {
+                    dynasm!(self.ops ; .arch x64 ; movapd Rx(S1), xmm0 ; movapd xmm0, xmm1 ; movapd xmm1, Rx(S1));
+                } else if swapped {
+                    self.load(S1, y);
+                    self.load(0, x);
+                    dynasm!(self.ops ; .arch x64 ; movapd xmm1, Rx(S1));
+                } else {
+                    self.load(0, x);
+                    self.load(1, y);
+                }
+                self.native_call(*f as usize);
+                self.store(d, 0);
+                self.restore_live(d);
+            }
+            Node::Call(sym, args, span) => {
+                for (j, a) in args.iter().enumerate() {
+                    self.expr(a, d + j)?;
+                }
+                self.save_live(d);
+                // Outgoing arguments: movsd [rsp + 8j], value of depth d+j
+                for j in 0..args.len() {
+                    let x = self.reg(d + j, S1);
+                    let disp = 8 * j as i32;
+                    dynasm!(self.ops ; .arch x64 ; movsd [rsp + disp], Rx(x));
+                }
+                let site = self.sites.site(
+                    SiteKind::Call {
+                        sym: *sym,
+                        argc: args.len(),
+                    },
+                    *span,
+                );
+                // call rel32 (linked later: the callee, or the runtime stub)
+                // test eax, eax ; jnz failed_call
+                dynasm!(self.ops ; .arch x64 ; .bytes [0xE8, 0, 0, 0, 0]);
+                self.calls.push(CallReloc {
+                    rel32_at: self.ops.offset().0 - 4,
+                    sym: *sym,
+                    argc: args.len(),
+                    site,
+                });
+                let failed = self.ops.new_dynamic_label();
+                self.failed_calls.push((failed, site));
+                dynasm!(self.ops ; .arch x64 ; test eax, eax ; jnz =>failed);
+                self.store(d, 0);
+                self.restore_live(d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates `a` at `d` and `b` at `d + 1`, or — when `b` contains a
+    /// call and `a` neither calls nor can fail — `b` at `d` and `a` at
+    /// `d + 1`, so nothing has to be saved around `b`'s call. Returns
+    /// whether it swapped. Errors and their order cannot change: `a` has
+    /// none.
+    fn operands(&mut self, a: &Node, b: &Node, d: usize) -> Result<bool, EmitError> {
+        let flag = |n: &Node| {
+            self.flags
+                .get(&(n as *const Node))
+                .copied()
+                .unwrap_or_default()
+        };
+        let (fa, fb) = (flag(a), flag(b));
+        let swap = fb.calls && !fa.calls && !fa.fails;
+        if swap {
+            self.expr(b, d)?;
+            self.expr(a, d + 1)?;
+        } else {
+            self.expr(a, d)?;
+            self.expr(b, d + 1)?;
+        }
+        Ok(swap)
+    }
+
+    /// `mov rax, FN ; call rax` — a sysv64 function.
+    fn native_call(&mut self, addr: usize) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rax, QWORD addr as i64
+            ; call rax
+        );
+    }
+
+    /// A helper returning `RtResult` (status in rax, value in xmm0):
+    ///   save live ; mov rdi, r12 ; mov esi, SITE ; call helper ;
+    ///   test rax, rax ; jnz fail_out ; value -> depth d ; restore live
+    fn helper_call(&mut self, helper: usize, site: u32, d: usize) {
+        self.save_live(d);
+        let fail_out = self.fail_out.expect("set before codegen");
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdi, r12
+            ; mov esi, site as i32
+        );
+        self.native_call(helper);
+        dynasm!(self.ops
+            ; .arch x64
+            ; test rax, rax
+            ; jnz =>fail_out
+        );
+        self.store(d, 0);
+        self.restore_live(d);
+    }
+
+    /// `xorpd s2, s2 ; ucomisd s2, value(d)` — ZF=1 iff the value is not
+    /// truthy (zero of either sign, or NaN: unordered sets ZF too).
+    fn test_zero(&mut self, d: usize) {
+        dynasm!(self.ops ; .arch x64 ; xorpd Rx(S2), Rx(S2));
+        match self.loc(d) {
+            Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(S2), Rx(r)),
+            Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(S2), [rbp + m]),
+        }
+    }
+
+    /// Jumps to `target` when the truth of `node` equals `when`; falls
+    /// through otherwise. Comparisons become `ucomisd` + `jcc` directly,
+    /// `&&`, `||` and `!` become control flow; anything else is computed at
+    /// depth `d` and tested against zero.
+    fn jump_if(
+        &mut self,
+        node: &Node,
+        when: bool,
+        target: DynamicLabel,
+        d: usize,
+    ) -> Result<(), EmitError> {
+        self.check()?;
+        match node {
+            Node::Not(a) => self.jump_if(a, !when, target, d),
+            Node::And(a, b) => {
+                if when {
+                    // a && b true: skip unless both are true
+                    let skip = self.ops.new_dynamic_label();
+                    self.jump_if(a, false, skip, d)?;
+                    self.jump_if(b, true, target, d)?;
+                    dynasm!(self.ops ; .arch x64 ; =>skip);
+                } else {
+                    self.jump_if(a, false, target, d)?;
+                    self.jump_if(b, false, target, d)?;
+                }
+                Ok(())
+            }
+            Node::Or(a, b) => {
+                if when {
+                    self.jump_if(a, true, target, d)?;
+                    self.jump_if(b, true, target, d)?;
+                } else {
+                    let skip = self.ops.new_dynamic_label();
+                    self.jump_if(a, true, skip, d)?;
+                    self.jump_if(b, false, target, d)?;
+                    dynasm!(self.ops ; .arch x64 ; =>skip);
+                }
+                Ok(())
+            }
+            Node::Cmp(op, a, b) => {
+                self.expr(a, d)?;
+                self.expr(b, d + 1)?;
+                // ucomisd x, y then one jcc. `a < b` is tested as `b > a`
+                // so that "unordered" (CF=ZF=PF=1) is always false.
+                let (x, y) = match op {
+                    Cmp::Lt | Cmp::Le => (d + 1, d),
+                    _ => (d, d + 1),
+                };
+                let rx = self.reg(x, S1);
+                match self.loc(y) {
+                    Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(rx), Rx(r)),
+                    Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(rx), [rbp + m]),
+                }
+                match (op, when) {
+                    (Cmp::Gt | Cmp::Lt, true) => dynasm!(self.ops ; .arch x64 ; ja =>target),
+                    (Cmp::Gt | Cmp::Lt, false) => dynasm!(self.ops ; .arch x64 ; jbe =>target),
+                    (Cmp::Ge | Cmp::Le, true) => dynasm!(self.ops ; .arch x64 ; jae =>target),
+                    (Cmp::Ge | Cmp::Le, false) => dynasm!(self.ops ; .arch x64 ; jb =>target),
+                    // equal: ZF=1 and PF=0
+                    (Cmp::Eq, true) | (Cmp::Ne, false) => {
+                        let skip = self.ops.new_dynamic_label();
+                        dynasm!(self.ops ; .arch x64 ; jp =>skip ; je =>target ; =>skip);
+                    }
+                    (Cmp::Eq, false) | (Cmp::Ne, true) => {
+                        dynasm!(self.ops ; .arch x64 ; jp =>target ; jne =>target);
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                self.expr(node, d)?;
+                self.test_zero(d);
+                if when {
+                    dynasm!(self.ops ; .arch x64 ; jnz =>target);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; jz =>target);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What codegen needs to know about a subtree before emitting it.
+#[derive(Clone, Copy, Default)]
+struct Flags {
+    /// Evaluating it calls something, so every register is clobbered.
+    calls: bool,
+    /// Evaluating it can raise an error.
+    fails: bool,
+}
+
+/// Computes [`Flags`] for every node once, bottom-up, keyed by address
+/// (the tree is borrowed for the whole compilation, so addresses are
+/// stable), so the operand-order decision is O(1) per node.
+fn flags(
+    node: &Node,
+    out: &mut HashMap<*const Node, Flags>,
+    guard: &StackGuard,
+) -> Result<Flags, EmitError> {
+    guard.check().map_err(EmitError::Limit)?;
+    let mut f = match node {
+        Node::Call(..) | Node::Global(..) | Node::Fail(..) => Flags {
+            calls: true,
+            fails: true,
+        },
+        Node::Call1(..) | Node::Call2(..) => Flags {
+            calls: true,
+            fails: false,
+        },
+        _ => Flags::default(),
+    };
+    for c in node.children() {
+        let cf = flags(c, out, guard)?;
+        f.calls |= cf.calls;
+        f.fails |= cf.fails;
+    }
+    out.insert(node as *const Node, f);
+    Ok(f)
+}
+
+/// How many depths above its own the code for `node` uses (an upper
+/// bound: binary operands may be evaluated in either order).
+fn need(node: &Node, guard: &StackGuard) -> Result<usize, EmitError> {
+    guard.check().map_err(EmitError::Limit)?;
+    Ok(match node {
+        Node::Arith(_, a, b) | Node::Cmp(_, a, b) | Node::Call2(_, _, a, b) => {
+            need(a, guard)?.max(need(b, guard)?) + 1
+        }
+        Node::Call(_, args, _) => args
+            .iter()
+            .enumerate()
+            .try_fold(0, |m, (j, a)| Ok(m.max(j + need(a, guard)?)))?,
+        _ => node
+            .children()
+            .into_iter()
+            .try_fold(0, |m, c| Ok(m.max(need(c, guard)?)))?,
+    })
+}
+
+/// Most outgoing arguments any call in `node` passes.
+fn max_outgoing(node: &Node, guard: &StackGuard) -> Result<usize, EmitError> {
+    guard.check().map_err(EmitError::Limit)?;
+    let here = match node {
+        Node::Call(_, args, _) => args.len(),
+        _ => 0,
+    };
+    node.children()
+        .into_iter()
+        .try_fold(here, |m, c| Ok(m.max(max_outgoing(c, guard)?)))
+}

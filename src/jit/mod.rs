@@ -1,0 +1,683 @@
+//! The JIT: compiles lowered functions to x86-64, places them in code
+//! memory, links their calls, and patches call sites as functions gain or
+//! lose machine code.
+//!
+//! * [`memory`] owns executable memory (W^X) — the only `mmap`/`mprotect`.
+//! * [`emit`] turns a [`Node`](crate::lower::Node) tree into bytes.
+//! * [`entry`] is the Rust ↔ machine-code boundary: trampoline, stub, helpers.
+//! * [`disasm`] shows placed code.
+//!
+//! # Call sites
+//!
+//! A call from one generated function to a user function is a `call rel32`.
+//! It targets the callee's entry when the callee has machine code and is the
+//! current binding of the name with the right arity; otherwise it targets
+//! the shared stub, which enters the runtime (`Jit::call_through_stub`):
+//! the runtime resolves the name (late binding), runs the callee in the
+//! right tier, and — once the callee has machine code — rewrites the
+//! `rel32` in place so later calls go straight there. Every site is
+//! recorded (`State::call_sites`), and every site patched to a function is
+//! listed under it, so that redefining the function points them all back
+//! at the stub before its code is freed.
+
+pub mod disasm;
+pub mod emit;
+pub mod entry;
+pub mod memory;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::{Function, Mode, Runtime, Slot};
+use crate::error::{Error, ErrorKind, Source, Span};
+use crate::interp::Interp;
+use crate::lower::Sym;
+use emit::{EmitError, Helpers, SiteKind, Sites, STATUS_STACK};
+use memory::CodeMemory;
+
+/// A `call rel32` opcode.
+const CALL_REL32: u8 = 0xE8;
+
+/// The JIT of one engine. Its mutable state sits in a `RefCell` that is
+/// borrowed only inside one method at a time, never while generated code
+/// runs, because generated code re-enters the JIT through helpers.
+pub struct Jit {
+    state: RefCell<State>,
+    /// The error a helper recorded for the current `enter` to return.
+    pending: RefCell<Option<Error>>,
+    trampoline: usize,
+    stub: usize,
+    helpers: Helpers,
+    /// Registers the value stack may use (fewer only to test spilling).
+    nregs: u8,
+    trace: bool,
+}
+
+impl std::fmt::Debug for Jit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jit").finish_non_exhaustive()
+    }
+}
+
+/// One compiled function.
+struct Code {
+    addr: usize,
+    len: usize,
+    func: Weak<Function>,
+    /// `rel32` addresses of the calls this code makes.
+    calls: Vec<usize>,
+    /// Sites (error positions) this code refers to.
+    sites: Vec<u32>,
+    /// `rel32` addresses, in other code, patched to call this code.
+    callers: Vec<usize>,
+    compile_time: Duration,
+}
+
+/// A `call rel32` in generated code.
+#[derive(Debug, Clone)]
+struct CallSite {
+    sym: Sym,
+    argc: usize,
+    site: u32,
+    /// The function (id) it calls directly, or `None` for the stub.
+    target: Option<u64>,
+}
+
+/// What a site means and where it is in the source.
+struct Site {
+    kind: SiteKind,
+    span: Span,
+    source: Arc<Source>,
+}
+
+struct State {
+    mem: CodeMemory,
+    sites: Vec<Option<Site>>,
+    free_sites: Vec<u32>,
+    /// Every call site, by the address of its `rel32`.
+    call_sites: HashMap<usize, CallSite>,
+    /// Call sites naming each global, for patching when it is compiled.
+    by_sym: HashMap<Sym, Vec<usize>>,
+    /// Compiled code by function id.
+    code: HashMap<u64, Code>,
+    /// Patches made so far (for statistics and tests).
+    patches: u64,
+}
+
+/// Per-function JIT statistics (for the REPL and `bench`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeInfo {
+    pub addr: usize,
+    pub bytes: usize,
+    pub compile_time: Duration,
+}
+
+impl Jit {
+    /// Reserves code memory and places the runtime glue.
+    pub fn new(trace: bool) -> Result<Jit, Error> {
+        Jit::with_registers(trace, emit::MAX_REGS)
+    }
+
+    /// Like `new`, but the value stack uses only `nregs` registers: tests
+    /// use 2 so that every spilling path runs.
+    pub fn with_registers(trace: bool, nregs: u8) -> Result<Jit, Error> {
+        let mut mem = CodeMemory::new()
+            .map_err(|e| ErrorKind::Unsupported(format!("cannot reserve code memory: {e}")))?;
+        let (glue, stub_offset) = entry::glue(entry::call_stub_handler());
+        let base = mem
+            .alloc(glue.len())
+            .ok_or_else(|| ErrorKind::Unsupported("code memory too small".into()))?;
+        mem.write(base, &glue)
+            .map_err(|e| ErrorKind::Unsupported(format!("cannot write code memory: {e}")))?;
+        Ok(Jit {
+            state: RefCell::new(State {
+                mem,
+                sites: Vec::new(),
+                free_sites: Vec::new(),
+                call_sites: HashMap::new(),
+                by_sym: HashMap::new(),
+                code: HashMap::new(),
+                patches: 0,
+            }),
+            pending: RefCell::new(None),
+            trampoline: base,
+            stub: base + stub_offset,
+            helpers: entry::helpers(),
+            nregs,
+            trace,
+        })
+    }
+
+    fn trace(&self, line: impl FnOnce() -> String) {
+        if self.trace {
+            eprintln!("[jit] {}", line());
+        }
+    }
+
+    pub(crate) fn set_pending(&self, e: Error) {
+        *self.pending.borrow_mut() = Some(e);
+    }
+
+    pub(crate) fn take_pending(&self) -> Option<Error> {
+        self.pending.borrow_mut().take()
+    }
+
+    /// Runs machine code at `entry`.
+    pub(crate) fn enter(&self, rt: &Runtime<'_>, entry: usize, args: &[f64]) -> Result<f64, Error> {
+        entry::enter(rt, self.trampoline, entry, args)
+    }
+
+    /// The machine code to run for a call of `f` now, compiling it first
+    /// when the mode says it is time; `None` means interpret this call.
+    pub(crate) fn entry_for(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Option<usize> {
+        let entry = f.tier.entry.get();
+        if entry != 0 {
+            return Some(entry);
+        }
+        if f.tier.uncompilable.get() {
+            return None;
+        }
+        let calls = f.tier.calls.get() + 1;
+        f.tier.calls.set(calls);
+        let due = match rt.options.mode {
+            Mode::Interp => false,
+            Mode::Jit => true,
+            Mode::Tiered => calls >= u64::from(rt.options.threshold),
+        };
+        if !due {
+            return None;
+        }
+        match self.compile(rt, f) {
+            Ok(addr) => Some(addr),
+            Err(why) => {
+                f.tier.uncompilable.set(true);
+                self.trace(|| format!("{} stays interpreted: {why}", describe(f)));
+                None
+            }
+        }
+    }
+
+    /// Compiles `f`, places it, links its calls, and patches every call
+    /// site that names it to call it directly.
+    fn compile(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Result<usize, String> {
+        let started = Instant::now();
+        let mut state = self.state.borrow_mut();
+        let mut registrar = Registrar {
+            state: &mut state,
+            source: &f.source,
+            made: Vec::new(),
+        };
+        let emitted = emit::function(
+            &f.body,
+            f.arity(),
+            &self.helpers,
+            &mut registrar,
+            self.nregs,
+        );
+        let made = registrar.made;
+        let emitted = match emitted {
+            Ok(e) => e,
+            Err(e) => {
+                state.release_sites(&made);
+                return Err(match e {
+                    EmitError::Limit(k) => k.to_string(),
+                    EmitError::Assembler(s) => format!("assembler: {s}"),
+                });
+            }
+        };
+        let Some(addr) = state.mem.alloc(emitted.code.len()) else {
+            state.release_sites(&made);
+            return Err("the code region is full".into());
+        };
+        // Link: each call goes to its callee's entry when the callee is the
+        // name's current binding with machine code (or is `f` itself), else
+        // to the stub.
+        let mut code = emitted.code;
+        let mut calls = Vec::with_capacity(emitted.calls.len());
+        let mut direct = Vec::new();
+        for reloc in &emitted.calls {
+            let rel32_at = addr + reloc.rel32_at;
+            let (target, target_id) = match rt.ns.slot(reloc.sym) {
+                Slot::Func(g) if g.arity() == reloc.argc && Rc::ptr_eq(g, f) => (addr, Some(g.id)),
+                Slot::Func(g) if g.arity() == reloc.argc && g.tier.entry.get() != 0 => {
+                    (g.tier.entry.get(), Some(g.id))
+                }
+                _ => (self.stub, None),
+            };
+            let rel = rel32(rel32_at, target).ok_or("call out of rel32 range")?;
+            code[reloc.rel32_at..reloc.rel32_at + 4].copy_from_slice(&rel.to_le_bytes());
+            state.call_sites.insert(
+                rel32_at,
+                CallSite {
+                    sym: reloc.sym,
+                    argc: reloc.argc,
+                    site: reloc.site,
+                    target: target_id,
+                },
+            );
+            state.by_sym.entry(reloc.sym).or_default().push(rel32_at);
+            calls.push(rel32_at);
+            if let Some(id) = target_id {
+                direct.push((id, rel32_at));
+            }
+        }
+        if let Err(e) = state.mem.write(addr, &code) {
+            return Err(format!("cannot write code memory: {e}"));
+        }
+        state.code.insert(
+            f.id,
+            Code {
+                addr,
+                len: code.len(),
+                func: Rc::downgrade(f),
+                calls,
+                sites: made,
+                callers: Vec::new(),
+                compile_time: Duration::ZERO,
+            },
+        );
+        for (id, rel32_at) in direct {
+            if let Some(c) = state.code.get_mut(&id) {
+                c.callers.push(rel32_at);
+            }
+        }
+        f.tier.entry.set(addr);
+        // Eager patching: sites in other code that name this function and
+        // still go through the stub now call it directly.
+        let mut patched = Vec::new();
+        if let Some(sym) = f.sym {
+            let bound_here = matches!(rt.ns.slot(sym), Slot::Func(g) if Rc::ptr_eq(g, f));
+            if bound_here {
+                let sites: Vec<usize> = state.by_sym.get(&sym).cloned().unwrap_or_default();
+                for rel32_at in sites {
+                    let cs = &state.call_sites[&rel32_at];
+                    if cs.target.is_none() && cs.argc == f.arity() {
+                        state.patch(rel32_at, self.stub, addr, f.id)?;
+                        patched.push(rel32_at);
+                    }
+                }
+            }
+        }
+        let elapsed = started.elapsed();
+        if let Some(c) = state.code.get_mut(&f.id) {
+            c.compile_time = elapsed;
+        }
+        let len = code.len();
+        drop(state);
+        self.trace(|| {
+            format!(
+                "compiled {} after {} call{}: {len} bytes at {addr:#x} in {:.1} µs",
+                describe(f),
+                f.tier.calls.get(),
+                if f.tier.calls.get() == 1 { "" } else { "s" },
+                elapsed.as_secs_f64() * 1e6
+            )
+        });
+        for site in patched {
+            self.trace(|| {
+                format!(
+                    "patched call site {site:#x} to call {} directly",
+                    describe(f)
+                )
+            });
+        }
+        Ok(addr)
+    }
+
+    /// `f` is no longer the binding of its name: send every call site
+    /// patched to it back to the stub and free its code. Called between
+    /// statements, when no generated code is running.
+    pub(crate) fn invalidate(&self, f: &Function) {
+        let mut state = self.state.borrow_mut();
+        let Some(code) = state.code.get(&f.id) else {
+            return;
+        };
+        let (callers, addr) = (code.callers.clone(), code.addr);
+        let mut unpatched = 0;
+        for rel32_at in callers {
+            if state.patch(rel32_at, addr, self.stub, u64::MAX).is_ok() {
+                unpatched += 1;
+            }
+            if let Some(cs) = state.call_sites.get_mut(&rel32_at) {
+                cs.target = None;
+            }
+        }
+        let freed = state.free_code(f.id);
+        f.tier.entry.set(0);
+        drop(state);
+        self.trace(|| {
+            format!(
+                "invalidated {}: {unpatched} call site{} sent back to the stub, {freed} bytes freed",
+                describe(f),
+                if unpatched == 1 { "" } else { "s" }
+            )
+        });
+    }
+
+    /// Frees the code of functions nothing refers to any more (expression
+    /// statements after they ran, dropped expression handles). Called
+    /// between statements, when no generated code is running.
+    pub(crate) fn sweep(&self) {
+        let mut state = self.state.borrow_mut();
+        let dead: Vec<u64> = state
+            .code
+            .iter()
+            .filter(|(_, c)| c.func.strong_count() == 0)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in dead {
+            state.free_code(id);
+        }
+    }
+
+    /// Reads the global variable named at `site` (late binding).
+    pub(crate) fn read_global(&self, rt: &Runtime<'_>, site: u32) -> Result<f64, Error> {
+        let state = self.state.borrow();
+        let s = state.site(site)?;
+        let SiteKind::Global(sym) = s.kind else {
+            return Err(internal("site is not a global"));
+        };
+        let kind = match rt.ns.slot(sym) {
+            Slot::Var(x) => return Ok(*x),
+            Slot::Func(_) => ErrorKind::FunctionAsValue(rt.ns.name(sym).to_string()),
+            Slot::Empty => ErrorKind::UndefinedVariable(rt.ns.name(sym).to_string()),
+        };
+        Err(Error::at(kind, s.span).in_source(&s.source))
+    }
+
+    /// The error a `Fail` site raises.
+    pub(crate) fn site_error(&self, site: u32) -> Error {
+        let state = self.state.borrow();
+        match state.site(site) {
+            Ok(Site {
+                kind: SiteKind::Fail(kind),
+                span,
+                source,
+            }) => Error::at(kind.clone(), *span).in_source(source),
+            Ok(_) => internal("site is not a failure"),
+            Err(e) => e,
+        }
+    }
+
+    /// A call at `site` failed with `status`: give the error the call's
+    /// position if it has none.
+    pub(crate) fn call_failed(&self, site: u32, status: u32) {
+        let state = self.state.borrow();
+        let Ok(s) = state.site(site) else { return };
+        let mut pending = self.pending.borrow_mut();
+        if status == STATUS_STACK {
+            *pending = Some(Error::at(ErrorKind::RecursionTooDeep, s.span).in_source(&s.source));
+        } else if let Some(e) = pending.as_mut() {
+            if e.span.is_none() {
+                e.span = Some(s.span);
+                e.source = Some(s.source.clone());
+            }
+        }
+    }
+
+    pub(crate) fn call_site_argc(&self, ret: usize) -> Result<usize, Error> {
+        let state = self.state.borrow();
+        state
+            .call_sites
+            .get(&(ret - 4))
+            .map(|cs| cs.argc)
+            .ok_or_else(|| internal("unknown call site"))
+    }
+
+    /// The body of the stub: resolve the callee of the call returning to
+    /// `ret`, run it in the right tier, and patch the site once the callee
+    /// has machine code.
+    pub(crate) fn call_through_stub(
+        &self,
+        rt: &Runtime<'_>,
+        ret: usize,
+        args: &[f64],
+    ) -> Result<f64, Error> {
+        let rel32_at = ret - 4;
+        let (sym, span, source) = {
+            let state = self.state.borrow();
+            let cs = state
+                .call_sites
+                .get(&rel32_at)
+                .ok_or_else(|| internal("unknown call site"))?;
+            let s = state.site(cs.site)?;
+            (cs.sym, s.span, s.source.clone())
+        };
+        let at = |kind| Error::at(kind, span).in_source(&source);
+        let f = match rt.ns.slot(sym) {
+            Slot::Func(f) => f.clone(),
+            Slot::Var(_) => return Err(at(ErrorKind::CallingVariable(rt.ns.name(sym).into()))),
+            Slot::Empty => return Err(at(ErrorKind::UnknownFunction(rt.ns.name(sym).into()))),
+        };
+        if f.arity() != args.len() {
+            return Err(at(ErrorKind::Arity {
+                name: f.name.clone(),
+                expected: f.arity(),
+                got: args.len(),
+            }));
+        }
+        rt.guard.check().map_err(at)?;
+        f.tier.stub_entries.set(f.tier.stub_entries.get() + 1);
+        let result = match self.entry_for(rt, &f) {
+            Some(entry) => {
+                let patched = {
+                    let mut state = self.state.borrow_mut();
+                    let is_stub = state
+                        .call_sites
+                        .get(&rel32_at)
+                        .is_some_and(|c| c.target.is_none());
+                    is_stub && state.patch(rel32_at, self.stub, entry, f.id).is_ok()
+                };
+                if patched {
+                    self.trace(|| {
+                        format!(
+                            "patched call site {rel32_at:#x} to call {} directly",
+                            describe(&f)
+                        )
+                    });
+                }
+                self.enter(rt, entry, args)
+            }
+            None => {
+                let mut stack = args.to_vec();
+                Interp::new(rt, &mut stack)
+                    .eval(&f.body, 0)
+                    .map_err(|e| e.in_source(&f.source))
+            }
+        };
+        result.map_err(|e| match e.span {
+            None => at(e.kind),
+            Some(_) => e,
+        })
+    }
+
+    /// Machine code of `f`, if it has any.
+    pub fn code_info(&self, f: &Function) -> Option<CodeInfo> {
+        let state = self.state.borrow();
+        state.code.get(&f.id).map(|c| CodeInfo {
+            addr: c.addr,
+            bytes: c.len,
+            compile_time: c.compile_time,
+        })
+    }
+
+    /// The bytes of `f`'s machine code.
+    pub fn code_bytes(&self, f: &Function) -> Option<(usize, Vec<u8>)> {
+        let state = self.state.borrow();
+        let c = state.code.get(&f.id)?;
+        Some((c.addr, state.mem.read(c.addr, c.len)))
+    }
+
+    /// Where the `call rel32` whose `rel32` is at `rel32_at` goes now:
+    /// `Some(target address)` as read back from memory.
+    pub fn call_target(&self, rel32_at: usize) -> Option<usize> {
+        let state = self.state.borrow();
+        let bytes = state.mem.read(rel32_at - 1, 5);
+        if bytes[0] != CALL_REL32 {
+            return None;
+        }
+        let rel = i32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        Some((rel32_at + 4).wrapping_add_signed(rel as isize))
+    }
+
+    /// The `rel32` addresses of the calls in `f`'s code, with the name each
+    /// calls.
+    pub fn call_sites_of(&self, f: &Function) -> Vec<(usize, Sym)> {
+        let state = self.state.borrow();
+        let Some(c) = state.code.get(&f.id) else {
+            return Vec::new();
+        };
+        c.calls
+            .iter()
+            .filter_map(|a| state.call_sites.get(a).map(|cs| (*a, cs.sym)))
+            .collect()
+    }
+
+    /// The stub every unlinked call site targets.
+    pub fn stub_addr(&self) -> usize {
+        self.stub
+    }
+
+    /// Total patches of call sites so far.
+    pub fn patch_count(&self) -> u64 {
+        self.state.borrow().patches
+    }
+
+    /// Bytes of live code and the region's high-water mark.
+    pub fn memory_use(&self) -> (usize, usize) {
+        let state = self.state.borrow();
+        (state.mem.live_bytes(), state.mem.used_bytes())
+    }
+
+    /// The name of the function whose code starts at `addr`.
+    pub fn function_at(&self, addr: usize) -> Option<String> {
+        let state = self.state.borrow();
+        state
+            .code
+            .values()
+            .find(|c| c.addr == addr)
+            .and_then(|c| c.func.upgrade())
+            .map(|f| f.name.clone())
+    }
+}
+
+fn describe(f: &Function) -> String {
+    format!("{}/{}", f.name, f.arity())
+}
+
+fn internal(what: &str) -> Error {
+    ErrorKind::Unsupported(format!("internal error: {what}")).into()
+}
+
+/// `target - (rel32_at + 4)` as a `rel32`, if it fits.
+fn rel32(rel32_at: usize, target: usize) -> Option<i32> {
+    let next = i64::try_from(rel32_at + 4).ok()?;
+    let target = i64::try_from(target).ok()?;
+    i32::try_from(target - next).ok()
+}
+
+impl State {
+    fn site(&self, id: u32) -> Result<&Site, Error> {
+        self.sites
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| internal("unknown site"))
+    }
+
+    fn release_sites(&mut self, ids: &[u32]) {
+        for &id in ids {
+            self.sites[id as usize] = None;
+            self.free_sites.push(id);
+        }
+    }
+
+    /// Rewrites the `rel32` of the call at `rel32_at` from `expected` to
+    /// `new`, after checking that the bytes there are that call, and
+    /// records the site as calling `new_id` (`u64::MAX`: the stub).
+    fn patch(
+        &mut self,
+        rel32_at: usize,
+        expected: usize,
+        new: usize,
+        new_id: u64,
+    ) -> Result<(), String> {
+        let bytes = self.mem.read(rel32_at - 1, 5);
+        let want = rel32(rel32_at, expected).ok_or("expected target out of range")?;
+        let mut expect_bytes = vec![CALL_REL32];
+        expect_bytes.extend_from_slice(&want.to_le_bytes());
+        if bytes != expect_bytes {
+            return Err(format!(
+                "call site {rel32_at:#x} holds {bytes:02x?}, expected {expect_bytes:02x?}"
+            ));
+        }
+        let rel = rel32(rel32_at, new).ok_or("call out of rel32 range")?;
+        self.mem
+            .write(rel32_at, &rel.to_le_bytes())
+            .map_err(|e| format!("cannot patch: {e}"))?;
+        self.patches += 1;
+        if new_id != u64::MAX {
+            if let Some(cs) = self.call_sites.get_mut(&rel32_at) {
+                cs.target = Some(new_id);
+            }
+            if let Some(c) = self.code.get_mut(&new_id) {
+                c.callers.push(rel32_at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees a function's code and everything recorded about it; returns
+    /// the bytes freed.
+    fn free_code(&mut self, id: u64) -> usize {
+        let Some(code) = self.code.remove(&id) else {
+            return 0;
+        };
+        for rel32_at in &code.calls {
+            if let Some(cs) = self.call_sites.remove(rel32_at) {
+                if let Some(v) = self.by_sym.get_mut(&cs.sym) {
+                    v.retain(|a| a != rel32_at);
+                }
+                if let Some(t) = cs.target.and_then(|t| self.code.get_mut(&t)) {
+                    t.callers.retain(|a| a != rel32_at);
+                }
+            }
+        }
+        self.release_sites(&code.sites);
+        // Nothing calls it (its callers were unpatched or are being freed),
+        // and no frame is in it (we run between statements).
+        let _ = self.mem.free(code.addr, code.len);
+        code.len
+    }
+}
+
+/// Registers the sites of one function being compiled.
+struct Registrar<'a> {
+    state: &'a mut State,
+    source: &'a Arc<Source>,
+    made: Vec<u32>,
+}
+
+impl Sites for Registrar<'_> {
+    fn site(&mut self, kind: SiteKind, span: Span) -> u32 {
+        let site = Site {
+            kind,
+            span,
+            source: self.source.clone(),
+        };
+        let id = match self.state.free_sites.pop() {
+            Some(id) => {
+                self.state.sites[id as usize] = Some(site);
+                id
+            }
+            None => {
+                self.state.sites.push(Some(site));
+                u32::try_from(self.state.sites.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.made.push(id);
+        id
+    }
+}
