@@ -39,6 +39,9 @@ pub struct Options {
     pub threshold: u32,
     /// Report compilations, patches and invalidations on stderr.
     pub trace: bool,
+    /// Registers generated code keeps values in (2 to 14; fewer only to
+    /// exercise spilling in tests).
+    pub registers: u8,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             mode: Mode::default(),
             threshold: 1000,
             trace: false,
+            registers: 14,
         }
     }
 }
@@ -220,6 +224,9 @@ pub struct Engine {
     ns: Namespace,
     #[cfg(target_arch = "x86_64")]
     jit: Option<Jit>,
+    /// The stack floor of the engine's thread, measured once: an `Engine`
+    /// never leaves the thread that made it.
+    guard: StackGuard,
 }
 
 impl Engine {
@@ -254,7 +261,10 @@ impl Engine {
     fn prepare(&mut self) -> Result<(), Error> {
         #[cfg(target_arch = "x86_64")]
         if self.options.mode != Mode::Interp && self.jit.is_none() {
-            self.jit = Some(Jit::new(self.options.trace)?);
+            self.jit = Some(Jit::with_registers(
+                self.options.trace,
+                self.options.registers,
+            )?);
         }
         #[cfg(not(target_arch = "x86_64"))]
         if self.options.mode == Mode::Jit {
@@ -374,7 +384,7 @@ impl Engine {
             options: &self.options,
             #[cfg(target_arch = "x86_64")]
             jit: self.jit.as_ref(),
-            guard: StackGuard::here(),
+            guard: self.guard,
         };
         rt.call(f, args)
     }
@@ -384,6 +394,68 @@ impl Engine {
         #[cfg(target_arch = "x86_64")]
         if let Some(jit) = &self.jit {
             jit.sweep();
+        }
+    }
+
+    /// The machine code of every user function (compiling those that are
+    /// still interpreted), as `exprjit asm` prints it; `only` restricts it
+    /// to one name.
+    pub fn asm_listing(&mut self, only: Option<&str>) -> Result<String, Error> {
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = only;
+            Err(ErrorKind::Unsupported("machine code needs an x86-64 processor".into()).into())
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.jit.is_none() {
+                self.jit = Some(Jit::with_registers(self.options.trace, self.options.registers)?);
+            }
+            let funcs: Vec<Rc<Function>> = self
+                .ns
+                .bindings()
+                .filter(|(name, _)| only.is_none_or(|o| o == *name))
+                .filter_map(|(_, slot)| match slot {
+                    Slot::Func(f) => Some(f.clone()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(name) = only {
+                if funcs.is_empty() {
+                    return Err(ErrorKind::UnknownFunction(name.to_string()).into());
+                }
+            }
+            let rt = Runtime {
+                ns: &self.ns,
+                options: &self.options,
+                jit: self.jit.as_ref(),
+                guard: self.guard,
+            };
+            let jit = rt.jit();
+            let mut out = String::new();
+            for f in &funcs {
+                let was_compiled = f.tier.entry.get() != 0;
+                if let Err(why) = jit.ensure_compiled(&rt, f) {
+                    out.push_str(&format!("{}/{}: no machine code ({why})\n\n", f.name, f.arity()));
+                    continue;
+                }
+                let info = jit.code_info(f);
+                let (addr, bytes) = info.map_or((0, 0), |i| (i.addr, i.bytes));
+                let how = if was_compiled {
+                    format!("compiled after {} calls", f.tier.calls.get())
+                } else {
+                    "compiled for this listing; it had run interpreted".to_string()
+                };
+                out.push_str(&format!(
+                    "{}({}) at {addr:#x}, {bytes} bytes, {how}\n",
+                    f.name,
+                    f.params.join(", ")
+                ));
+                let name_of = |sym: Sym| self.ns.name(sym).to_string();
+                out.push_str(&jit.listing(f, &name_of).unwrap_or_default());
+                out.push('\n');
+            }
+            Ok(out)
         }
     }
 

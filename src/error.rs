@@ -193,7 +193,11 @@ impl<'a> Excerpt<'a> {
     fn around(source: &'a Source, span: Span) -> Excerpt<'a> {
         let text = source.text.as_str();
         let start = floor_char(text, (span.start as usize).min(text.len()));
-        let end = floor_char(text, (span.end as usize).clamp(start, text.len()));
+        // A span longer than the window (a 10,000-character name, an
+        // expression nested 10,000 deep) is shown by its beginning: the
+        // label is cut where the excerpt ends.
+        let end = (span.end as usize).clamp(start, text.len().min(start + Self::WIDTH));
+        let end = floor_char(text, end);
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
         // Window: from a little before the span to a little after it,
@@ -217,10 +221,15 @@ impl<'a> Excerpt<'a> {
     fn local(&self, span: Span) -> Range<usize> {
         let r = span.range();
         let start = r.start.saturating_sub(self.offset).min(self.text.len());
-        let end = r
+        let mut end = r
             .end
             .saturating_sub(self.offset)
             .clamp(start, self.text.len());
+        // A span that ends with a line break (an unexpected end of line) is
+        // drawn on its own line, not as a label running into the next one.
+        while end > start && matches!(self.text.as_bytes()[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
         floor_char(&self.text, start)..floor_char(&self.text, end)
     }
 }

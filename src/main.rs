@@ -32,6 +32,13 @@ enum Command {
         /// Program text (start it with a space, or pass it after `--`, if it begins with `-`).
         program: String,
     },
+    /// Run the program, then show the x86-64 machine code of its functions.
+    Asm {
+        #[command(flatten)]
+        opts: Common,
+        /// Program text.
+        program: String,
+    },
     /// Run a program file (`-` for standard input).
     Run {
         #[command(flatten)]
@@ -72,6 +79,7 @@ impl Common {
             },
             threshold: self.threshold.unwrap_or(defaults.threshold),
             trace: self.trace_jit,
+            ..defaults
         }
     }
 }
@@ -105,6 +113,20 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Some(Command::Eval { opts, program }) => run_program(&opts, Source::new("<eval>", program)),
+        Some(Command::Asm { opts, program }) => {
+            let mut engine = Engine::with_options(opts.options());
+            let code = run_with(&mut engine, Source::new("<asm>", program));
+            if code != ExitCode::SUCCESS {
+                return code;
+            }
+            match engine.asm_listing(None) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e),
+            }
+        }
         Some(Command::Run { opts, file }) => match read_program(&file) {
             Ok(source) => run_program(&opts, source),
             Err(e) => report(&e),
@@ -147,7 +169,11 @@ fn read_program(path: &str) -> Result<std::sync::Arc<Source>, Error> {
 }
 
 fn run_program(opts: &Common, source: std::sync::Arc<Source>) -> ExitCode {
-    let mut engine = Engine::with_options(opts.options());
+    run_with(&mut Engine::with_options(opts.options()), source)
+}
+
+/// Runs `source`, printing each value as it is computed.
+fn run_with(engine: &mut Engine, source: std::sync::Arc<Source>) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut write_failed = false;

@@ -29,6 +29,14 @@ pub fn approx_sp() -> usize {
     std::hint::black_box(std::ptr::addr_of!(marker)) as usize
 }
 
+/// The guard of the current thread (the floor is a property of the
+/// thread, not of the depth it is measured at).
+impl Default for StackGuard {
+    fn default() -> Self {
+        StackGuard::here()
+    }
+}
+
 impl StackGuard {
     /// The guard for the thread this is called on.
     pub fn here() -> StackGuard {

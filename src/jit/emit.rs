@@ -135,7 +135,7 @@ pub fn function(
         helpers: *helpers,
         sites,
         calls: Vec::new(),
-        nregs: nregs.clamp(1, MAX_REGS),
+        nregs: nregs.clamp(2, MAX_REGS),
         arity,
         guard,
         failed_calls: Vec::new(),

@@ -200,6 +200,39 @@ impl Jit {
         }
     }
 
+    /// Compiles `f` now unless it has machine code already (for `asm`).
+    pub(crate) fn ensure_compiled(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Result<usize, String> {
+        match f.tier.entry.get() {
+            0 => self.compile(rt, f),
+            entry => Ok(entry),
+        }
+    }
+
+    /// A listing of `f`'s machine code: address, bytes, instruction, with
+    /// every call named and patched call sites marked.
+    pub fn listing(&self, f: &Function, name_of: &dyn Fn(Sym) -> String) -> Option<String> {
+        let (addr, bytes) = self.code_bytes(f)?;
+        let state = self.state.borrow();
+        let natives = native_names(self);
+        let annotate = |ip: usize, len: usize| -> Option<String> {
+            if len == 5 && bytes[ip - addr] == CALL_REL32 {
+                let cs = state.call_sites.get(&(ip + 1))?;
+                let callee = format!("{}/{}", name_of(cs.sym), cs.argc);
+                return Some(match cs.target {
+                    Some(_) => format!("call site of {callee}: patched, calls its machine code directly"),
+                    None => format!("call site of {callee}: through the runtime stub"),
+                });
+            }
+            // mov rax, imm64 naming a built-in or runtime helper
+            if len == 10 && bytes[ip - addr] == 0x48 && bytes[ip - addr + 1] == 0xB8 {
+                let imm = u64::from_le_bytes(bytes[ip - addr + 2..ip - addr + 10].try_into().ok()?);
+                return natives.get(&(imm as usize)).map(|n| n.to_string());
+            }
+            None
+        };
+        Some(disasm::listing(addr, &bytes, &annotate))
+    }
+
     /// Compiles `f`, places it, links its calls, and patches every call
     /// site that names it to call it directly.
     fn compile(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Result<usize, String> {
@@ -562,6 +595,28 @@ impl Jit {
             .and_then(|c| c.func.upgrade())
             .map(|f| f.name.clone())
     }
+}
+
+/// Names of the native functions generated code may call, by address.
+fn native_names(jit: &Jit) -> HashMap<usize, &'static str> {
+    let mut names: HashMap<usize, &'static str> = HashMap::new();
+    for b in crate::builtins::BUILTINS {
+        match b.kind {
+            crate::builtins::Kind::F1(f) => {
+                names.entry(f as usize).or_insert(b.name);
+            }
+            crate::builtins::Kind::F2(f) => {
+                names.entry(f as usize).or_insert(b.name);
+            }
+            crate::builtins::Kind::Const(_) => {}
+        }
+    }
+    names.insert(crate::builtins::rem as *const () as usize, "fmod (the % operator)");
+    names.insert(crate::builtins::pow as *const () as usize, "pow (the ^ operator)");
+    names.insert(jit.helpers.global, "runtime: read a global variable");
+    names.insert(jit.helpers.fail, "runtime: raise this site's error");
+    names.insert(jit.helpers.call_failed, "runtime: a call failed");
+    names
 }
 
 fn describe(f: &Function) -> String {
