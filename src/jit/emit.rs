@@ -437,6 +437,24 @@ impl Emitter<'_> {
                 self.expr(b, d)?;
                 dynasm!(self.ops ; .arch x64 ; =>end);
             }
+            // sqrt and abs are single IEEE instructions whose results are
+            // bit-identical to the Rust functions (f64::sqrt *is* sqrtsd;
+            // abs clears the sign bit), so they are inlined rather than
+            // called: no registers to save around them.
+            Node::Call1("sqrt", _, a) => {
+                self.expr(a, d)?;
+                let t = self.reg(d, S1);
+                dynasm!(self.ops ; .arch x64 ; sqrtsd Rx(t), Rx(t));
+                self.store(d, t);
+            }
+            Node::Call1("abs", _, a) => {
+                self.expr(a, d)?;
+                // andpd x, [0x7FFF_FFFF_FFFF_FFFF]
+                let t = self.reg(d, S1);
+                self.constant(S2, !(SIGN_BIT as u64));
+                dynasm!(self.ops ; .arch x64 ; andpd Rx(t), Rx(S2));
+                self.store(d, t);
+            }
             Node::Call1(_, f, a) => {
                 self.expr(a, d)?;
                 self.save_live(d);
