@@ -215,6 +215,27 @@ impl ExprHandle {
     }
 }
 
+/// What the engine knows about one function's tier (REPL `:funcs`, bench).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionStats {
+    pub name: String,
+    pub params: Vec<String>,
+    /// Calls counted while it ran interpreted (machine code does not count).
+    pub interpreted_calls: u64,
+    /// Calls that reached it through the runtime stub.
+    pub stub_entries: u64,
+    /// Its machine code, if it has any.
+    pub code: Option<CodeStats>,
+}
+
+/// Size, place and cost of a function's machine code.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodeStats {
+    pub addr: usize,
+    pub bytes: usize,
+    pub compile_time: std::time::Duration,
+}
+
 /// The exprjit engine. Not `Send` (it holds `Rc`s and raw code
 /// addresses): the type system keeps it on the thread that made it. Make
 /// one engine per thread; engines on different threads are independent.
@@ -457,6 +478,47 @@ impl Engine {
             }
             Ok(out)
         }
+    }
+
+    /// Statistics for every user function, in order of definition.
+    pub fn function_stats(&self) -> Vec<FunctionStats> {
+        self.ns
+            .bindings()
+            .filter_map(|(_, slot)| match slot {
+                Slot::Func(f) => Some(self.stats_of(f)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Statistics for an expression handle.
+    pub fn handle_stats(&self, handle: &ExprHandle) -> FunctionStats {
+        self.stats_of(&handle.func)
+    }
+
+    fn stats_of(&self, f: &Function) -> FunctionStats {
+        #[cfg(target_arch = "x86_64")]
+        let code = self.jit.as_ref().and_then(|j| j.code_info(f)).map(|c| CodeStats {
+            addr: c.addr,
+            bytes: c.bytes,
+            compile_time: c.compile_time,
+        });
+        #[cfg(not(target_arch = "x86_64"))]
+        let code = None;
+        FunctionStats {
+            name: f.name.clone(),
+            params: f.params.clone(),
+            interpreted_calls: f.tier.calls.get(),
+            stub_entries: f.tier.stub_entries.get(),
+            code,
+        }
+    }
+
+    /// What the JIT has done (compilations, patches, invalidations), most
+    /// recent last; `--trace-jit` prints the same events.
+    #[cfg(target_arch = "x86_64")]
+    pub fn jit_events(&self) -> Vec<crate::jit::JitEvent> {
+        self.jit.as_ref().map(|j| j.events()).unwrap_or_default()
     }
 
     /// Binds the global variable `name` to `value`.

@@ -5,6 +5,7 @@
 //! their meaning) → [`interp`] (the reference tier). [`Engine`] ties them
 //! together for the CLI, the REPL, benchmarks and library users.
 
+pub mod bench;
 pub mod builtins;
 pub mod engine;
 pub mod error;
@@ -16,6 +17,6 @@ pub mod number;
 pub mod stack;
 pub mod syntax;
 
-pub use engine::{Engine, ExprHandle, Mode, Options};
+pub use engine::{CodeStats, Engine, ExprHandle, FunctionStats, Mode, Options};
 pub use error::{Error, ErrorKind, Source, Span};
 pub use number::format as format_number;

@@ -39,6 +39,21 @@ enum Command {
         /// Program text.
         program: String,
     },
+    /// Compare the tiers: time per evaluation, speedup, compile cost.
+    Bench {
+        /// Runs per mode (the median is reported).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
+        /// In tiered mode, compile a function at its N-th call.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        threshold: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A program whose last statement is the expression to measure
+        /// (default: the built-in suite).
+        program: Option<String>,
+    },
     /// Run a program file (`-` for standard input).
     Run {
         #[command(flatten)]
@@ -127,6 +142,12 @@ fn dispatch(cli: Cli) -> ExitCode {
                 Err(e) => report(&e),
             }
         }
+        Some(Command::Bench {
+            runs,
+            threshold,
+            json,
+            program,
+        }) => bench(runs, threshold, json, program.as_deref()),
         Some(Command::Run { opts, file }) => match read_program(&file) {
             Ok(source) => run_program(&opts, source),
             Err(e) => report(&e),
@@ -190,6 +211,52 @@ fn run_with(engine: &mut Engine, source: std::sync::Arc<Source>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&e),
     }
+}
+
+fn bench(runs: u32, threshold: Option<u32>, json: bool, program: Option<&str>) -> ExitCode {
+    use exprjit::bench;
+    let cases = match program {
+        Some(text) => match bench::from_program(text) {
+            Ok(case) => vec![case],
+            Err(e) => return report(&e),
+        },
+        None => bench::suite(),
+    };
+    let settings = bench::Settings {
+        runs: runs as usize,
+        threshold: threshold.unwrap_or(bench::Settings::default().threshold),
+        ..bench::Settings::default()
+    };
+    let total = cases.len() * bench::MODES.len() * settings.runs;
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut results = Vec::new();
+    for case in &cases {
+        bar.set_message(case.name.clone());
+        match bench::run_case(case, &settings, &mut || bar.inc(1)) {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                bar.finish_and_clear();
+                return report(&e);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if json {
+        println!("{}", bench::json(&results));
+    } else {
+        print!("{}", bench::table(&results));
+        println!(
+            "\nmedian of {} runs of {} evaluations each; tiered threshold {}",
+            settings.runs,
+            results.first().map_or(0, |r| r.modes[0].evals),
+            settings.threshold
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn report(e: &Error) -> ExitCode {

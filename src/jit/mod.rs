@@ -54,6 +54,7 @@ pub struct Jit {
     /// Registers the value stack may use (fewer only to test spilling).
     nregs: u8,
     trace: bool,
+    events: RefCell<std::collections::VecDeque<JitEvent>>,
 }
 
 impl std::fmt::Debug for Jit {
@@ -84,6 +85,8 @@ struct CallSite {
     site: u32,
     /// The function (id) it calls directly, or `None` for the stub.
     target: Option<u64>,
+    /// The function (id) whose code contains it.
+    owner: u64,
 }
 
 /// What a site means and where it is in the source.
@@ -106,6 +109,71 @@ struct State {
     /// Patches made so far (for statistics and tests).
     patches: u64,
 }
+
+/// Something the JIT did, as `--trace-jit` reports it (`[jit] ` + Display)
+/// and the library exposes it (`Jit::events`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum JitEvent {
+    Compiled {
+        function: String,
+        calls: u64,
+        bytes: usize,
+        addr: usize,
+        time: Duration,
+    },
+    Patched {
+        site: usize,
+        caller: String,
+        callee: String,
+    },
+    Invalidated {
+        function: String,
+        sites: usize,
+        bytes: usize,
+    },
+    /// A function could not be compiled and stays interpreted.
+    Declined { function: String, why: String },
+}
+
+impl std::fmt::Display for JitEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = |n: u64| if n == 1 { "" } else { "s" };
+        match self {
+            JitEvent::Compiled {
+                function,
+                calls,
+                bytes,
+                addr,
+                time,
+            } => write!(
+                f,
+                "compiled {function} after {calls} call{}: {bytes} bytes at {addr:#x} in {:.1} µs",
+                s(*calls),
+                time.as_secs_f64() * 1e6
+            ),
+            JitEvent::Patched {
+                site,
+                caller,
+                callee,
+            } => write!(f, "patched call site {site:#x} in {caller} to call {callee} directly"),
+            JitEvent::Invalidated {
+                function,
+                sites,
+                bytes,
+            } => write!(
+                f,
+                "invalidated {function}: {sites} call site{} sent back to the stub, {bytes} bytes freed",
+                s(*sites as u64)
+            ),
+            JitEvent::Declined { function, why } => {
+                write!(f, "{function} stays interpreted: {why}")
+            }
+        }
+    }
+}
+
+/// How many events `Jit::events` keeps (the oldest are dropped).
+const EVENT_LOG: usize = 4096;
 
 /// Per-function JIT statistics (for the REPL and `bench`).
 #[derive(Debug, Clone, PartialEq)]
@@ -148,13 +216,34 @@ impl Jit {
             helpers: entry::helpers(),
             nregs,
             trace,
+            events: RefCell::new(std::collections::VecDeque::new()),
         })
     }
 
-    fn trace(&self, line: impl FnOnce() -> String) {
+    fn event(&self, event: JitEvent) {
         if self.trace {
-            eprintln!("[jit] {}", line());
+            eprintln!("[jit] {event}");
         }
+        let mut log = self.events.borrow_mut();
+        if log.len() == EVENT_LOG {
+            log.pop_front();
+        }
+        log.push_back(event);
+    }
+
+    /// The most recent events (up to 4096), oldest first.
+    pub fn events(&self) -> Vec<JitEvent> {
+        self.events.borrow().iter().cloned().collect()
+    }
+
+    /// The name of the function owning code id `id`.
+    fn name_of(&self, id: u64) -> String {
+        let state = self.state.borrow();
+        state
+            .code
+            .get(&id)
+            .and_then(|c| c.func.upgrade())
+            .map_or_else(|| "?".to_string(), |f| describe(&f))
     }
 
     pub(crate) fn set_pending(&self, e: Error) {
@@ -194,7 +283,10 @@ impl Jit {
             Ok(addr) => Some(addr),
             Err(why) => {
                 f.tier.uncompilable.set(true);
-                self.trace(|| format!("{} stays interpreted: {why}", describe(f)));
+                self.event(JitEvent::Declined {
+                    function: describe(f),
+                    why,
+                });
                 None
             }
         }
@@ -289,6 +381,7 @@ impl Jit {
                     argc: reloc.argc,
                     site: reloc.site,
                     target: target_id,
+                    owner: f.id,
                 },
             );
             state.by_sym.entry(reloc.sym).or_default().push(rel32_at);
@@ -328,8 +421,9 @@ impl Jit {
                 for rel32_at in sites {
                     let cs = &state.call_sites[&rel32_at];
                     if cs.target.is_none() && cs.argc == f.arity() {
+                        let owner = cs.owner;
                         state.patch(rel32_at, self.stub, addr, f.id)?;
-                        patched.push(rel32_at);
+                        patched.push((rel32_at, owner));
                     }
                 }
             }
@@ -340,21 +434,18 @@ impl Jit {
         }
         let len = code.len();
         drop(state);
-        self.trace(|| {
-            format!(
-                "compiled {} after {} call{}: {len} bytes at {addr:#x} in {:.1} µs",
-                describe(f),
-                f.tier.calls.get(),
-                if f.tier.calls.get() == 1 { "" } else { "s" },
-                elapsed.as_secs_f64() * 1e6
-            )
+        self.event(JitEvent::Compiled {
+            function: describe(f),
+            calls: f.tier.calls.get(),
+            bytes: len,
+            addr,
+            time: elapsed,
         });
-        for site in patched {
-            self.trace(|| {
-                format!(
-                    "patched call site {site:#x} to call {} directly",
-                    describe(f)
-                )
+        for (site, owner) in patched {
+            self.event(JitEvent::Patched {
+                site,
+                caller: self.name_of(owner),
+                callee: describe(f),
             });
         }
         Ok(addr)
@@ -381,12 +472,10 @@ impl Jit {
         let freed = state.free_code(f.id);
         f.tier.entry.set(0);
         drop(state);
-        self.trace(|| {
-            format!(
-                "invalidated {}: {unpatched} call site{} sent back to the stub, {freed} bytes freed",
-                describe(f),
-                if unpatched == 1 { "" } else { "s" }
-            )
+        self.event(JitEvent::Invalidated {
+            function: describe(f),
+            sites: unpatched,
+            bytes: freed,
         });
     }
 
@@ -496,20 +585,24 @@ impl Jit {
         f.tier.stub_entries.set(f.tier.stub_entries.get() + 1);
         let result = match self.entry_for(rt, &f) {
             Some(entry) => {
-                let patched = {
+                let patched_in = {
                     let mut state = self.state.borrow_mut();
-                    let is_stub = state
-                        .call_sites
-                        .get(&rel32_at)
-                        .is_some_and(|c| c.target.is_none());
-                    is_stub && state.patch(rel32_at, self.stub, entry, f.id).is_ok()
+                    match state.call_sites.get(&rel32_at) {
+                        Some(c) if c.target.is_none() => {
+                            let owner = c.owner;
+                            state
+                                .patch(rel32_at, self.stub, entry, f.id)
+                                .ok()
+                                .map(|()| owner)
+                        }
+                        _ => None,
+                    }
                 };
-                if patched {
-                    self.trace(|| {
-                        format!(
-                            "patched call site {rel32_at:#x} to call {} directly",
-                            describe(&f)
-                        )
+                if let Some(owner) = patched_in {
+                    self.event(JitEvent::Patched {
+                        site: rel32_at,
+                        caller: self.name_of(owner),
+                        callee: describe(&f),
                     });
                 }
                 self.enter(rt, entry, args)
