@@ -118,6 +118,9 @@ pub struct Runtime<'a> {
     #[cfg(target_arch = "x86_64")]
     pub jit: Option<&'a Jit>,
     pub guard: StackGuard,
+    /// The call count at which a function is compiled: 1 in jit mode,
+    /// the threshold in tiered mode, never in interp mode.
+    pub hot_at: u64,
 }
 
 impl Runtime<'_> {
@@ -406,8 +409,17 @@ impl Engine {
             #[cfg(target_arch = "x86_64")]
             jit: self.jit.as_ref(),
             guard: self.guard,
+            hot_at: self.hot_at(),
         };
         rt.call(f, args)
+    }
+
+    fn hot_at(&self) -> u64 {
+        match self.options.mode {
+            Mode::Interp => u64::MAX,
+            Mode::Jit => 1,
+            Mode::Tiered => u64::from(self.options.threshold.max(1)),
+        }
     }
 
     /// Frees machine code nothing can run any more.
@@ -451,6 +463,7 @@ impl Engine {
                 options: &self.options,
                 jit: self.jit.as_ref(),
                 guard: self.guard,
+                hot_at: self.hot_at(),
             };
             let jit = rt.jit();
             let mut out = String::new();

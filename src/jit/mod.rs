@@ -31,7 +31,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::{Function, Mode, Runtime, Slot};
+use crate::engine::{Function, Runtime, Slot};
 use crate::error::{Error, ErrorKind, Source, Span};
 use crate::interp::Interp;
 use crate::lower::Sym;
@@ -261,22 +261,27 @@ impl Jit {
 
     /// The machine code to run for a call of `f` now, compiling it first
     /// when the mode says it is time; `None` means interpret this call.
+    /// This is the hot counter: inlined, because in tiered mode every
+    /// interpreted call passes here (kept out of line, a program too short
+    /// to get hot ran 9% slower than in `--mode interp`).
+    #[inline]
     pub(crate) fn entry_for(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Option<usize> {
         let entry = f.tier.entry.get();
         if entry != 0 {
             return Some(entry);
         }
-        if f.tier.uncompilable.get() {
-            return None;
-        }
         let calls = f.tier.calls.get() + 1;
         f.tier.calls.set(calls);
-        let due = match rt.options.mode {
-            Mode::Interp => false,
-            Mode::Jit => true,
-            Mode::Tiered => calls >= u64::from(rt.options.threshold),
-        };
-        if !due {
+        if calls < rt.hot_at {
+            return None;
+        }
+        self.promote(rt, f)
+    }
+
+    /// `f` is hot: compile it, unless that failed before.
+    #[cold]
+    fn promote(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Option<usize> {
+        if f.tier.uncompilable.get() {
             return None;
         }
         match self.compile(rt, f) {
