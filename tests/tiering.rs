@@ -1,0 +1,179 @@
+//! Tiered mode: hot counters promote functions to machine code while the
+//! program runs, call sites are patched to them, and redefinition sends the
+//! patched sites back to the stub.
+
+#![cfg(target_arch = "x86_64")]
+
+use std::rc::Rc;
+
+use exprjit::engine::{Function, Slot};
+use exprjit::jit::JitEvent;
+use exprjit::{Engine, Mode, Options};
+
+fn tiered(threshold: u32) -> Engine {
+    Engine::with_options(Options {
+        mode: Mode::Tiered,
+        threshold,
+        ..Options::default()
+    })
+}
+
+fn func(engine: &Engine, name: &str) -> Rc<Function> {
+    let sym = engine.namespace().lookup(name).expect("name is known");
+    match engine.namespace().slot(sym) {
+        Slot::Func(f) => f.clone(),
+        _ => panic!("{name} is not a function"),
+    }
+}
+
+fn compiled(engine: &Engine, name: &str) -> bool {
+    func(engine, name).tier.entry.get() != 0
+}
+
+/// Runs on a thread with a large stack (deep interpreted recursion).
+fn big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn a_function_is_compiled_at_its_threshold_th_call() {
+    let mut e = tiered(3);
+    e.eval("f(x) = x * 2").unwrap();
+    assert_eq!(e.eval("f(1)").unwrap(), [2.0]);
+    assert_eq!(e.eval("f(2)").unwrap(), [4.0]);
+    assert!(!compiled(&e, "f"), "two calls: still interpreted");
+    assert_eq!(e.eval("f(3)").unwrap(), [6.0]);
+    assert!(compiled(&e, "f"), "third call: compiled");
+    let compiles: Vec<_> = e
+        .jit_events()
+        .into_iter()
+        .filter_map(|ev| match ev {
+            JitEvent::Compiled {
+                function, calls, ..
+            } => Some((function, calls)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(compiles, [("f/1".to_string(), 3)]);
+    // Later calls run the machine code: the counter stops.
+    e.eval("f(4); f(5)").unwrap();
+    assert_eq!(func(&e, "f").tier.calls.get(), 3);
+}
+
+#[test]
+fn promotion_in_the_middle_of_recursion_keeps_the_result() {
+    let values = big_stack(|| {
+        let mut e = tiered(3);
+        let v = e
+            .eval("f(n) = n == 0 ? 0 : 1 + f(n - 1); f(2000); f(10)")
+            .unwrap();
+        (v, compiled(&e, "f"))
+    });
+    assert_eq!(values, (vec![2000.0, 10.0], true));
+}
+
+#[test]
+fn sites_in_compiled_callers_are_patched_and_the_stub_is_no_longer_entered() {
+    let mut e = tiered(3);
+    // g becomes hot first (threshold 3) while h is still cold (threshold
+    // counts its own calls): g's call to h goes through the stub.
+    e.eval("h(x) = x + 1; g(x) = h(x) * 2").unwrap();
+    e.eval("g(1); g(2); g(3)").unwrap();
+    assert!(compiled(&e, "g"));
+    let jit = e.jit().unwrap();
+    let g = func(&e, "g");
+    let sites = jit.call_sites_of(&g);
+    assert_eq!(sites.len(), 1);
+    let (rel32_at, _) = sites[0];
+    // h ran 3 times: once interpreted from interpreted g... then from g's
+    // machine code through the stub, where it was counted and compiled.
+    let h = func(&e, "h");
+    assert!(compiled(&e, "h"), "h reached its threshold through the stub");
+    assert_eq!(jit.call_target(rel32_at), Some(h.tier.entry.get()));
+    let entries = h.tier.stub_entries.get();
+    e.eval("g(4); g(5); g(6)").unwrap();
+    assert_eq!(h.tier.stub_entries.get(), entries, "the stub is not entered any more");
+    assert_eq!(e.eval("g(10)").unwrap(), [22.0]);
+}
+
+#[test]
+fn interpreted_frames_call_compiled_code_directly() {
+    let mut e = tiered(2);
+    e.eval("sq(x) = x * x; sq(1); sq(2)").unwrap();
+    assert!(compiled(&e, "sq"));
+    // A cold caller (interpreted) calls the compiled sq: sq's counter
+    // does not move and no stub is involved.
+    e.eval("cold(x) = sq(x) + sq(x + 1)").unwrap();
+    assert_eq!(e.eval("cold(3)").unwrap(), [25.0]);
+    let sq = func(&e, "sq");
+    assert_eq!(sq.tier.calls.get(), 2);
+    assert_eq!(sq.tier.stub_entries.get(), 0);
+}
+
+#[test]
+fn redefinition_after_everything_was_compiled_and_patched() {
+    for threshold in [1, 2, 3] {
+        let mut e = tiered(threshold);
+        e.eval("f(x) = 1; g(x) = f(x) + 10").unwrap();
+        for _ in 0..5 {
+            assert_eq!(e.eval("g(0)").unwrap(), [11.0]);
+        }
+        assert!(compiled(&e, "f") && compiled(&e, "g"));
+        let jit = e.jit().unwrap();
+        let (site, _) = jit.call_sites_of(&func(&e, "g"))[0];
+        assert_eq!(jit.call_target(site), Some(func(&e, "f").tier.entry.get()));
+
+        e.eval("f(x) = 2").unwrap();
+        let jit = e.jit().unwrap();
+        assert_eq!(jit.call_target(site), Some(jit.stub_addr()), "back to the stub");
+        assert!(e
+            .jit_events()
+            .iter()
+            .any(|ev| matches!(ev, JitEvent::Invalidated { function, sites: 1, .. } if function == "f/1")));
+        // The new f counts from zero, and g sees it.
+        assert_eq!(func(&e, "f").tier.calls.get(), 0);
+        assert_eq!(e.eval("g(0)").unwrap(), [12.0], "threshold {threshold}");
+        for _ in 0..5 {
+            assert_eq!(e.eval("g(0)").unwrap(), [12.0]);
+        }
+        // Replacing f by a variable: g's call now fails cleanly.
+        e.eval("f = 5").unwrap();
+        let err = e.eval("g(0)").unwrap_err();
+        assert_eq!(err.kind.to_string(), "'f' is a variable, not a function");
+    }
+}
+
+#[test]
+fn every_threshold_agrees_with_the_interpreter_on_mutual_recursion() {
+    let program = "even(n) = n == 0 ? 1 : odd(n - 1)
+odd(n) = n == 0 ? 0 : even(n - 1)
+even(500); odd(77); even(3)
+k = 4
+s(n) = n <= 0 ? k : s(n - 1) + n * k
+s(300)
+k = 5
+s(300)";
+    let expect = big_stack(move || Engine::new().eval(program).unwrap());
+    for threshold in [1, 2, 3, 50] {
+        let got = big_stack(move || tiered(threshold).eval(program).unwrap());
+        assert_eq!(got, expect, "threshold {threshold}");
+    }
+}
+
+#[test]
+fn expression_handles_are_promoted_like_functions() {
+    let mut e = tiered(4);
+    let h = e.compile_expr("x * y + 1", &["x", "y"]).unwrap();
+    for i in 0..3 {
+        assert_eq!(e.eval_handle(&h, &[f64::from(i), 2.0]).unwrap(), f64::from(i) * 2.0 + 1.0);
+    }
+    assert!(e.handle_stats(&h).code.is_none());
+    assert_eq!(e.eval_handle(&h, &[3.0, 2.0]).unwrap(), 7.0);
+    assert!(e.handle_stats(&h).code.is_some(), "fourth evaluation compiled it");
+    assert_eq!(e.eval_handle(&h, &[-0.5, 4.0]).unwrap(), -1.0);
+}
