@@ -138,7 +138,11 @@ impl Default for Settings {
 pub const MODES: [Mode; 3] = [Mode::Interp, Mode::Jit, Mode::Tiered];
 
 /// Runs `case` in every mode; `tick` is called after each run.
-pub fn run_case(case: &Case, settings: &Settings, tick: &mut dyn FnMut()) -> Result<CaseResult, Error> {
+pub fn run_case(
+    case: &Case,
+    settings: &Settings,
+    tick: &mut dyn FnMut(),
+) -> Result<CaseResult, Error> {
     let mut modes = Vec::new();
     // Calibrate once, in the interpreter (the slowest mode), so every mode
     // runs the same number of evaluations — including tiered mode's
@@ -164,13 +168,20 @@ pub fn run_case(case: &Case, settings: &Settings, tick: &mut dyn FnMut()) -> Res
     })
 }
 
-fn engine_for(case: &Case, mode: Mode, threshold: u32) -> Result<(Engine, crate::ExprHandle), Error> {
+fn engine_for(
+    case: &Case,
+    mode: Mode,
+    threshold: u32,
+) -> Result<(Engine, crate::ExprHandle), Error> {
     let mut engine = Engine::with_options(Options {
         mode,
         threshold,
         ..Options::default()
     });
-    engine.run(Source::new("<bench>", case.definitions.clone()), &mut |_| {})?;
+    engine.run(
+        Source::new("<bench>", case.definitions.clone()),
+        &mut |_| {},
+    )?;
     let vars: Vec<&str> = case.vars.iter().map(String::as_str).collect();
     let handle = engine.compile_expr(&case.expr, &vars)?;
     Ok((engine, handle))
@@ -270,10 +281,10 @@ pub fn table(results: &[CaseResult]) -> String {
     for r in results {
         let [interp, jit, tiered] = [&r.modes[0], &r.modes[1], &r.modes[2]];
         let speedup = interp.per_eval.as_secs_f64() / jit.per_eval.as_secs_f64().max(1e-12);
-        let tier_up = tiered
-            .tier_up
-            .as_ref()
-            .map_or_else(|| "never (too short)".to_string(), |(f, n)| format!("{f} at call {n}"));
+        let tier_up = tiered.tier_up.as_ref().map_or_else(
+            || "never (too short)".to_string(),
+            |(f, n)| format!("{f} at call {n}"),
+        );
         out.push_str(&format!(
             "{:<22} {:>11} {:>11} {:>11} {:>8.1}× {:>10} {:>7} B  {}\n",
             r.name,

@@ -442,7 +442,10 @@ impl Engine {
         #[cfg(target_arch = "x86_64")]
         {
             if self.jit.is_none() {
-                self.jit = Some(Jit::with_registers(self.options.trace, self.options.registers)?);
+                self.jit = Some(Jit::with_registers(
+                    self.options.trace,
+                    self.options.registers,
+                )?);
             }
             let funcs: Vec<Rc<Function>> = self
                 .ns
@@ -470,7 +473,11 @@ impl Engine {
             for f in &funcs {
                 let was_compiled = f.tier.entry.get() != 0;
                 if let Err(why) = jit.ensure_compiled(&rt, f) {
-                    out.push_str(&format!("{}/{}: no machine code ({why})\n\n", f.name, f.arity()));
+                    out.push_str(&format!(
+                        "{}/{}: no machine code ({why})\n\n",
+                        f.name,
+                        f.arity()
+                    ));
                     continue;
                 }
                 let info = jit.code_info(f);
@@ -511,11 +518,15 @@ impl Engine {
 
     fn stats_of(&self, f: &Function) -> FunctionStats {
         #[cfg(target_arch = "x86_64")]
-        let code = self.jit.as_ref().and_then(|j| j.code_info(f)).map(|c| CodeStats {
-            addr: c.addr,
-            bytes: c.bytes,
-            compile_time: c.compile_time,
-        });
+        let code = self
+            .jit
+            .as_ref()
+            .and_then(|j| j.code_info(f))
+            .map(|c| CodeStats {
+                addr: c.addr,
+                bytes: c.bytes,
+                compile_time: c.compile_time,
+            });
         #[cfg(not(target_arch = "x86_64"))]
         let code = None;
         FunctionStats {

@@ -60,9 +60,7 @@ impl<'a> Interp<'a> {
                 let x = self.operand(a, base)?;
                 from_bool(op.apply(x, self.operand(b, base)?))
             }
-            Node::And(a, b) => {
-                from_bool(truthy(self.go(a, base)?) && truthy(self.go(b, base)?))
-            }
+            Node::And(a, b) => from_bool(truthy(self.go(a, base)?) && truthy(self.go(b, base)?)),
             Node::Or(a, b) => from_bool(truthy(self.go(a, base)?) || truthy(self.go(b, base)?)),
             Node::Cond(c, a, b) => {
                 if truthy(self.go(c, base)?) {

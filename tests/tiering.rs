@@ -93,11 +93,18 @@ fn sites_in_compiled_callers_are_patched_and_the_stub_is_no_longer_entered() {
     // h ran 3 times: once interpreted from interpreted g... then from g's
     // machine code through the stub, where it was counted and compiled.
     let h = func(&e, "h");
-    assert!(compiled(&e, "h"), "h reached its threshold through the stub");
+    assert!(
+        compiled(&e, "h"),
+        "h reached its threshold through the stub"
+    );
     assert_eq!(jit.call_target(rel32_at), Some(h.tier.entry.get()));
     let entries = h.tier.stub_entries.get();
     e.eval("g(4); g(5); g(6)").unwrap();
-    assert_eq!(h.tier.stub_entries.get(), entries, "the stub is not entered any more");
+    assert_eq!(
+        h.tier.stub_entries.get(),
+        entries,
+        "the stub is not entered any more"
+    );
     assert_eq!(e.eval("g(10)").unwrap(), [22.0]);
 }
 
@@ -130,11 +137,14 @@ fn redefinition_after_everything_was_compiled_and_patched() {
 
         e.eval("f(x) = 2").unwrap();
         let jit = e.jit().unwrap();
-        assert_eq!(jit.call_target(site), Some(jit.stub_addr()), "back to the stub");
-        assert!(e
-            .jit_events()
-            .iter()
-            .any(|ev| matches!(ev, JitEvent::Invalidated { function, sites: 1, .. } if function == "f/1")));
+        assert_eq!(
+            jit.call_target(site),
+            Some(jit.stub_addr()),
+            "back to the stub"
+        );
+        assert!(e.jit_events().iter().any(
+            |ev| matches!(ev, JitEvent::Invalidated { function, sites: 1, .. } if function == "f/1")
+        ));
         // The new f counts from zero, and g sees it.
         assert_eq!(func(&e, "f").tier.calls.get(), 0);
         assert_eq!(e.eval("g(0)").unwrap(), [12.0], "threshold {threshold}");
@@ -170,10 +180,16 @@ fn expression_handles_are_promoted_like_functions() {
     let mut e = tiered(4);
     let h = e.compile_expr("x * y + 1", &["x", "y"]).unwrap();
     for i in 0..3 {
-        assert_eq!(e.eval_handle(&h, &[f64::from(i), 2.0]).unwrap(), f64::from(i) * 2.0 + 1.0);
+        assert_eq!(
+            e.eval_handle(&h, &[f64::from(i), 2.0]).unwrap(),
+            f64::from(i) * 2.0 + 1.0
+        );
     }
     assert!(e.handle_stats(&h).code.is_none());
     assert_eq!(e.eval_handle(&h, &[3.0, 2.0]).unwrap(), 7.0);
-    assert!(e.handle_stats(&h).code.is_some(), "fourth evaluation compiled it");
+    assert!(
+        e.handle_stats(&h).code.is_some(),
+        "fourth evaluation compiled it"
+    );
     assert_eq!(e.eval_handle(&h, &[-0.5, 4.0]).unwrap(), -1.0);
 }

@@ -41,6 +41,10 @@
 //! value has to live across the call. Every `xmm` is caller-saved, so the
 //! live depths are spilled to their homes around calls, and only then.
 
+// dynasm expands a dynamic register `Rx(n)` to `n.into()`, which clippy
+// flags when `n` is already the register type.
+#![allow(clippy::useless_conversion)]
+
 use std::collections::HashMap;
 
 use dynasmrt::x64::X64Relocation;

@@ -298,7 +298,11 @@ impl Jit {
     }
 
     /// Compiles `f` now unless it has machine code already (for `asm`).
-    pub(crate) fn ensure_compiled(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Result<usize, String> {
+    pub(crate) fn ensure_compiled(
+        &self,
+        rt: &Runtime<'_>,
+        f: &Rc<Function>,
+    ) -> Result<usize, String> {
         match f.tier.entry.get() {
             0 => self.compile(rt, f),
             entry => Ok(entry),
@@ -316,7 +320,9 @@ impl Jit {
                 let cs = state.call_sites.get(&(ip + 1))?;
                 let callee = format!("{}/{}", name_of(cs.sym), cs.argc);
                 return Some(match cs.target {
-                    Some(_) => format!("call site of {callee}: patched, calls its machine code directly"),
+                    Some(_) => {
+                        format!("call site of {callee}: patched, calls its machine code directly")
+                    }
                     None => format!("call site of {callee}: through the runtime stub"),
                 });
             }
@@ -709,8 +715,14 @@ fn native_names(jit: &Jit) -> HashMap<usize, &'static str> {
             crate::builtins::Kind::Const(_) => {}
         }
     }
-    names.insert(crate::builtins::rem as *const () as usize, "fmod (the % operator)");
-    names.insert(crate::builtins::pow as *const () as usize, "pow (the ^ operator)");
+    names.insert(
+        crate::builtins::rem as *const () as usize,
+        "fmod (the % operator)",
+    );
+    names.insert(
+        crate::builtins::pow as *const () as usize,
+        "pow (the ^ operator)",
+    );
     names.insert(jit.helpers.global, "runtime: read a global variable");
     names.insert(jit.helpers.fail, "runtime: raise this site's error");
     names.insert(jit.helpers.call_failed, "runtime: a call failed");
