@@ -218,6 +218,17 @@ impl ExprHandle {
     }
 }
 
+/// What one statement did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// An expression statement's value.
+    Value(f64),
+    /// `name(params) = body`
+    Defined { name: String, params: Vec<String> },
+    /// `name = value`
+    Assigned { name: String, value: f64 },
+}
+
 /// What the engine knows about one function's tier (REPL `:funcs`, bench).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionStats {
@@ -272,6 +283,10 @@ impl Engine {
     /// Changes the mode or threshold; code compiled so far stays.
     pub fn set_options(&mut self, options: Options) -> Result<(), Error> {
         self.options = options;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(jit) = &self.jit {
+            jit.set_trace(self.options.trace);
+        }
         self.prepare()
     }
 
@@ -319,6 +334,20 @@ impl Engine {
     /// expression statement as it is computed. The first error stops the
     /// program, after the values before it were delivered.
     pub fn run(&mut self, source: Arc<Source>, out: &mut dyn FnMut(f64)) -> Result<(), Error> {
+        self.run_each(source, &mut |o| {
+            if let Outcome::Value(x) = o {
+                out(x)
+            }
+        })
+    }
+
+    /// Like `run`, but reports what every statement did (the REPL
+    /// confirms definitions).
+    pub fn run_each(
+        &mut self,
+        source: Arc<Source>,
+        out: &mut dyn FnMut(Outcome),
+    ) -> Result<(), Error> {
         if u32::try_from(source.text.len()).is_err() {
             return Err(ErrorKind::Input("program too large (4 GiB at most)".into()).into());
         }
@@ -327,11 +356,23 @@ impl Engine {
         for stmt in &stmts {
             let result = self.statement(stmt, &source);
             self.sweep();
-            if let Some(x) = result? {
-                out(x);
-            }
+            out(result?);
         }
         Ok(())
+    }
+
+    /// Forgets every definition; the options stay.
+    pub fn reset(&mut self) {
+        *self = Engine::with_options(self.options.clone());
+    }
+
+    /// The syntax tree of an expression as parsed (fully parenthesised)
+    /// and its lowered form, for `:ast`.
+    pub fn explain(&mut self, text: &str) -> Result<(String, String), Error> {
+        let source = Source::new("<ast>", text);
+        let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
+        let node = lower::lower(&expr, &[], &mut self.ns).map_err(|e| e.in_source(&source))?;
+        Ok((expr.to_string(), node.to_string()))
     }
 
     /// Runs `text` and returns the values of its expression statements.
@@ -341,12 +382,12 @@ impl Engine {
         Ok(values)
     }
 
-    fn statement(&mut self, stmt: &Stmt, source: &Arc<Source>) -> Result<Option<f64>, Error> {
+    fn statement(&mut self, stmt: &Stmt, source: &Arc<Source>) -> Result<Outcome, Error> {
         let result = match stmt {
             Stmt::Expr(e) => {
                 let body = lower::lower(e, &[], &mut self.ns)?;
                 let f = Function::new("<expr>", Vec::new(), body, source.clone(), None);
-                self.invoke(&f, &[]).map(Some)
+                self.invoke(&f, &[]).map(Outcome::Value)
             }
             Stmt::Assign {
                 name,
@@ -358,7 +399,10 @@ impl Engine {
                 let f = Function::new(name.clone(), Vec::new(), body, source.clone(), None);
                 let x = self.invoke(&f, &[])?;
                 self.bind(sym, Slot::Var(x));
-                Ok(None)
+                Ok(Outcome::Assigned {
+                    name: name.clone(),
+                    value: x,
+                })
             }
             Stmt::Def {
                 name,
@@ -382,9 +426,18 @@ impl Engine {
                 }
                 let params: Vec<String> = params.iter().map(|(p, _)| p.clone()).collect();
                 let body = lower::lower(body, &params, &mut self.ns)?;
-                let f = Function::new(name.clone(), params, body, source.clone(), Some(sym));
+                let f = Function::new(
+                    name.clone(),
+                    params.clone(),
+                    body,
+                    source.clone(),
+                    Some(sym),
+                );
                 self.bind(sym, Slot::Func(f));
-                Ok(None)
+                Ok(Outcome::Defined {
+                    name: name.clone(),
+                    params,
+                })
             }
         };
         result.map_err(|e| e.in_source(source))

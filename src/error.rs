@@ -158,7 +158,15 @@ impl Error {
 
     /// `error: MESSAGE`, then the source line and a caret under the span.
     pub fn render(&self) -> String {
+        self.render_styled(false)
+    }
+
+    /// `render`, in colour (ANSI) when `color` is set: for terminals only.
+    pub fn render_styled(&self, color: bool) -> String {
         let (Some(span), Some(source)) = (self.span, &self.source) else {
+            if color {
+                return format!("\x1b[1;31merror\x1b[0m\x1b[1m: {}\x1b[0m\n", self.kind);
+            }
             return format!("error: {}\n", self.kind);
         };
         let excerpt = Excerpt::around(source, span);
@@ -167,6 +175,14 @@ impl Error {
             .with_message(self.kind.to_string())
             .with_labels(vec![label]);
         let config = term::Config::default();
+        if color {
+            let mut buffer = term::termcolor::Buffer::ansi();
+            let styles = term::Styles::default();
+            let mut writer = term::StylesWriter::new(&mut buffer, &styles);
+            if term::emit_to_write_style(&mut writer, &config, &excerpt, &diagnostic).is_ok() {
+                return String::from_utf8_lossy(buffer.as_slice()).into_owned();
+            }
+        }
         term::emit_into_string(&config, &excerpt, &diagnostic)
             .unwrap_or_else(|_| format!("error: {}\n", self.kind))
     }

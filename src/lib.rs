@@ -17,6 +17,6 @@ pub mod number;
 pub mod stack;
 pub mod syntax;
 
-pub use engine::{CodeStats, Engine, ExprHandle, FunctionStats, Mode, Options};
+pub use engine::{CodeStats, Engine, ExprHandle, FunctionStats, Mode, Options, Outcome};
 pub use error::{Error, ErrorKind, Source, Span};
 pub use number::format as format_number;

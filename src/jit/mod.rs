@@ -25,7 +25,7 @@ pub mod emit;
 pub mod entry;
 pub mod memory;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub struct Jit {
     helpers: Helpers,
     /// Registers the value stack may use (fewer only to test spilling).
     nregs: u8,
-    trace: bool,
+    trace: Cell<bool>,
     events: RefCell<std::collections::VecDeque<JitEvent>>,
 }
 
@@ -215,13 +215,18 @@ impl Jit {
             stub: base + stub_offset,
             helpers: entry::helpers(),
             nregs,
-            trace,
+            trace: Cell::new(trace),
             events: RefCell::new(std::collections::VecDeque::new()),
         })
     }
 
+    /// Turns `[jit]` lines on stderr on or off.
+    pub fn set_trace(&self, on: bool) {
+        self.trace.set(on);
+    }
+
     fn event(&self, event: JitEvent) {
-        if self.trace {
+        if self.trace.get() {
             eprintln!("[jit] {event}");
         }
         let mut log = self.events.borrow_mut();
