@@ -7,6 +7,8 @@
 
 pub mod bench;
 pub mod builtins;
+#[cfg(target_arch = "x86_64")]
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod interp;

@@ -54,6 +54,12 @@ enum Command {
         /// (default: the built-in suite).
         program: Option<String>,
     },
+    /// A guided walk through the self-modifying-code experiment exprjit grew from.
+    Demo {
+        /// Wait for Enter between steps.
+        #[arg(long)]
+        step: bool,
+    },
     /// Run a program file (`-` for standard input).
     Run {
         #[command(flatten)]
@@ -148,6 +154,7 @@ fn dispatch(cli: Cli) -> ExitCode {
             json,
             program,
         }) => bench(runs, threshold, json, program.as_deref()),
+        Some(Command::Demo { step }) => demo(step),
         Some(Command::Run { opts, file }) => match read_program(&file) {
             Ok(source) => run_program(&opts, source),
             Err(e) => report(&e),
@@ -257,6 +264,33 @@ fn bench(runs: u32, threshold: Option<u32>, json: bool, program: Option<&str>) -
         );
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(target_arch = "x86_64")]
+fn demo(step: bool) -> ExitCode {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut pause = || -> io::Result<()> {
+        if step {
+            eprint!("  [press Enter to continue]");
+            let mut line = String::new();
+            io::stdin().read_line(&mut line)?;
+        }
+        Ok(())
+    };
+    match exprjit::demo::run(&mut out, &mut pause) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: demo failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn demo(_step: bool) -> ExitCode {
+    eprintln!("error: the demo runs x86-64 machine code; this processor is not x86-64");
+    ExitCode::from(1)
 }
 
 fn report(e: &Error) -> ExitCode {

@@ -204,6 +204,147 @@ impl Drop for CodeMemory {
     }
 }
 
+/// What the seed experiment observed (demo steps 1 and 2).
+#[derive(Debug, Clone)]
+pub struct SeedRun {
+    pub addr: usize,
+    /// The page's line in /proc/self/maps while it was mapped.
+    pub maps_line: String,
+    /// The bytes read back after the first write, and what calling them gave.
+    pub first_bytes: Vec<u8>,
+    pub first_result: i32,
+    /// The same after overwriting the immediate in place.
+    pub second_bytes: Vec<u8>,
+    pub second_result: i32,
+}
+
+/// `mov eax, imm32 ; ret`
+fn mov_eax_ret(imm: i32) -> [u8; 6] {
+    let i = imm.to_le_bytes();
+    [0xB8, i[0], i[1], i[2], i[3], 0xC3]
+}
+
+/// The experiment exprjit grew from, done the old way on purpose: one page
+/// mapped read+write+execute, code written into it, called, rewritten in
+/// place and called again through the same pointer. This is the one place
+/// in the project that maps a writable and executable page — exactly what
+/// [`CodeMemory`] never does — and it unmaps it before returning.
+pub fn seed_experiment(first: i32, second: i32) -> io::Result<SeedRun> {
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    // SAFETY: a fresh anonymous private mapping; it aliases nothing.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            page,
+            libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let addr = ptr as usize;
+    let maps_line = maps_line_of(addr)?;
+    let run = |imm: i32| -> (Vec<u8>, i32) {
+        let code = mov_eax_ret(imm);
+        // SAFETY: the page is ours, mapped writable, and `code` fits in it.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), ptr.cast::<u8>(), code.len()) };
+        let mut back = vec![0u8; code.len()];
+        // SAFETY: reading back the bytes just written to our readable page.
+        unsafe { std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), back.as_mut_ptr(), back.len()) };
+        // SAFETY: the page is executable and holds `mov eax, imm32; ret`,
+        // a complete function of the sysv64 type `fn() -> i32`.
+        let f =
+            unsafe { std::mem::transmute::<*mut libc::c_void, extern "sysv64" fn() -> i32>(ptr) };
+        (back, f())
+    };
+    let (first_bytes, first_result) = run(first);
+    let (second_bytes, second_result) = run(second);
+    // SAFETY: unmapping exactly the page mapped above; nothing refers to it.
+    unsafe { libc::munmap(ptr, page) };
+    Ok(SeedRun {
+        addr,
+        maps_line,
+        first_bytes,
+        first_result,
+        second_bytes,
+        second_result,
+    })
+}
+
+/// What the W^X version of the experiment observed (demo step 3).
+#[derive(Debug, Clone)]
+pub struct WxRun {
+    pub addr: usize,
+    /// The region's protection while the code was being written, and while
+    /// it ran (each read from /proc/self/maps at that moment).
+    pub maps_while_writing: String,
+    pub maps_while_running: String,
+    pub first_bytes: Vec<u8>,
+    pub first_result: i32,
+    pub second_bytes: Vec<u8>,
+    pub second_result: i32,
+    /// Every writable-and-executable mapping of the process afterwards.
+    pub wx_mappings: Vec<String>,
+}
+
+/// The same experiment the way exprjit does it: bytes are written while
+/// the page is read+write (not executable) and run while it is
+/// read+execute (not writable).
+pub fn wx_experiment(first: i32, second: i32) -> io::Result<WxRun> {
+    let mut mem = CodeMemory::new()?;
+    let addr = mem
+        .alloc(6)
+        .ok_or_else(|| io::Error::other("code memory full"))?;
+    // Make the page writable the way `write` does, to look at it mid-write.
+    let page_start = addr & !(mem.page - 1);
+    mem.top = mem.top.max(addr + 6);
+    mem.protect(page_start, mem.page, libc::PROT_READ | libc::PROT_WRITE)?;
+    let maps_while_writing = maps_line_of(addr)?;
+    let mut run = |imm: i32| -> io::Result<(Vec<u8>, i32)> {
+        mem.write(addr, &mov_eax_ret(imm))?;
+        let back = mem.read(addr, 6);
+        // SAFETY: `write` left the page read+execute holding
+        // `mov eax, imm32; ret`, a complete sysv64 `fn() -> i32`; `mem`
+        // outlives the call.
+        let f = unsafe { std::mem::transmute::<usize, extern "sysv64" fn() -> i32>(addr) };
+        Ok((back, f()))
+    };
+    let (first_bytes, first_result) = run(first)?;
+    let (second_bytes, second_result) = run(second)?;
+    let maps_while_running = maps_line_of(addr)?;
+    let wx_mappings = writable_and_executable_mappings()?;
+    Ok(WxRun {
+        addr,
+        maps_while_writing,
+        maps_while_running,
+        first_bytes,
+        first_result,
+        second_bytes,
+        second_result,
+        wx_mappings,
+    })
+}
+
+/// The /proc/self/maps line of the mapping containing `addr`.
+pub fn maps_line_of(addr: usize) -> io::Result<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    for line in maps.lines() {
+        let range = line.split_whitespace().next().unwrap_or("");
+        if let Some((lo, hi)) = range.split_once('-') {
+            let lo = usize::from_str_radix(lo, 16).unwrap_or(usize::MAX);
+            let hi = usize::from_str_radix(hi, 16).unwrap_or(0);
+            if (lo..hi).contains(&addr) {
+                return Ok(line.to_string());
+            }
+        }
+    }
+    Ok(format!("{addr:#x}: not mapped"))
+}
+
 /// Every mapping of this process that is writable and executable at once,
 /// as `/proc/self/maps` lines (for tests and the demo; empty means W^X holds).
 pub fn writable_and_executable_mappings() -> io::Result<Vec<String>> {
@@ -221,6 +362,14 @@ pub fn writable_and_executable_mappings() -> io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The seed experiment maps a writable+executable page for a moment;
+    /// the tests that look for such pages must not run beside it.
+    static MAPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn maps_lock() -> std::sync::MutexGuard<'static, ()> {
+        MAPS.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     #[test]
     fn blocks_are_aligned_reused_and_accounted() {
@@ -246,7 +395,37 @@ mod tests {
     }
 
     #[test]
+    fn the_seed_experiment_runs_rewritten_code_through_the_same_pointer() {
+        let _lock = maps_lock();
+        let run = seed_experiment(42, 1337).unwrap();
+        assert_eq!(run.first_bytes, [0xB8, 0x2A, 0, 0, 0, 0xC3]);
+        assert_eq!(run.first_result, 42);
+        assert_eq!(run.second_bytes, [0xB8, 0x39, 0x05, 0, 0, 0xC3]);
+        assert_eq!(run.second_result, 1337);
+        assert!(run.maps_line.contains("rwxp"), "{}", run.maps_line);
+    }
+
+    #[test]
+    fn the_wx_experiment_never_has_a_writable_executable_page() {
+        let _lock = maps_lock();
+        let run = wx_experiment(42, 1337).unwrap();
+        assert_eq!((run.first_result, run.second_result), (42, 1337));
+        assert!(
+            run.maps_while_writing.contains("rw-p"),
+            "{}",
+            run.maps_while_writing
+        );
+        assert!(
+            run.maps_while_running.contains("r-xp"),
+            "{}",
+            run.maps_while_running
+        );
+        assert!(run.wx_mappings.is_empty(), "{:?}", run.wx_mappings);
+    }
+
+    #[test]
     fn written_code_is_never_writable_and_executable() {
+        let _lock = maps_lock();
         let mut mem = CodeMemory::new().unwrap();
         let a = mem.alloc(4).unwrap();
         mem.write(a, &[0xC3]).unwrap();
