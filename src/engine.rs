@@ -42,6 +42,9 @@ pub struct Options {
     /// Registers generated code keeps values in (2 to 14; fewer only to
     /// exercise spilling in tests).
     pub registers: u8,
+    /// Bytes of address space reserved for machine code (64 MiB; tests
+    /// use less to see what happens when it is full).
+    pub code_memory: usize,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             threshold: 1000,
             trace: false,
             registers: 14,
+            code_memory: 64 << 20,
         }
     }
 }
@@ -296,14 +300,21 @@ impl Engine {
         self.jit.as_ref()
     }
 
+    /// Makes the JIT unless there is one already.
+    #[cfg(target_arch = "x86_64")]
+    fn make_jit(&mut self) -> Result<(), Error> {
+        if self.jit.is_none() {
+            let o = &self.options;
+            self.jit = Some(Jit::with_config(o.trace, o.registers, o.code_memory)?);
+        }
+        Ok(())
+    }
+
     /// Makes the JIT when the mode needs one.
     fn prepare(&mut self) -> Result<(), Error> {
         #[cfg(target_arch = "x86_64")]
-        if self.options.mode != Mode::Interp && self.jit.is_none() {
-            self.jit = Some(Jit::with_registers(
-                self.options.trace,
-                self.options.registers,
-            )?);
+        if self.options.mode != Mode::Interp {
+            self.make_jit()?;
         }
         #[cfg(not(target_arch = "x86_64"))]
         if self.options.mode == Mode::Jit {
@@ -494,12 +505,7 @@ impl Engine {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            if self.jit.is_none() {
-                self.jit = Some(Jit::with_registers(
-                    self.options.trace,
-                    self.options.registers,
-                )?);
-            }
+            self.make_jit()?;
             let funcs: Vec<Rc<Function>> = self
                 .ns
                 .bindings()

@@ -45,6 +45,8 @@ const FILL: u8 = 0xCC;
 #[derive(Debug)]
 pub struct CodeMemory {
     base: usize,
+    /// Bytes of address space reserved.
+    size: usize,
     page: usize,
     /// End of the bump area: everything at or past `top` is unused.
     top: usize,
@@ -57,13 +59,18 @@ pub struct CodeMemory {
 impl CodeMemory {
     /// Reserves the region. Nothing is readable, writable or executable yet.
     pub fn new() -> io::Result<CodeMemory> {
+        CodeMemory::with_size(REGION_SIZE)
+    }
+
+    /// Reserves a region of `size` bytes (tests use small ones to fill).
+    pub fn with_size(size: usize) -> io::Result<CodeMemory> {
         // SAFETY: a fresh anonymous private mapping at an address the kernel
         // chooses; it aliases nothing. PROT_NONE + MAP_NORESERVE reserves
         // address space only.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                REGION_SIZE,
+                size,
                 libc::PROT_NONE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
@@ -77,6 +84,7 @@ impl CodeMemory {
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         Ok(CodeMemory {
             base: ptr as usize,
+            size,
             page,
             top: ptr as usize,
             free: Vec::new(),
@@ -100,7 +108,7 @@ impl CodeMemory {
 
     /// Does `addr` lie in the region?
     pub fn contains(&self, addr: usize) -> bool {
-        addr >= self.base && addr < self.base + REGION_SIZE
+        addr >= self.base && addr < self.base + self.size
     }
 
     /// Finds room for `len` bytes; `None` when the region is full.
@@ -116,7 +124,7 @@ impl CodeMemory {
             self.live += len;
             return Some(addr);
         }
-        if self.top + len > self.base + REGION_SIZE {
+        if self.top + len > self.base + self.size {
             return None;
         }
         let addr = self.top;
@@ -199,7 +207,7 @@ impl Drop for CodeMemory {
         // owns this memory is being dropped, so no code in it is running and
         // no call site outside it points in.
         unsafe {
-            libc::munmap(self.base as *mut libc::c_void, REGION_SIZE);
+            libc::munmap(self.base as *mut libc::c_void, self.size);
         }
     }
 }

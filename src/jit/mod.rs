@@ -186,13 +186,14 @@ pub struct CodeInfo {
 impl Jit {
     /// Reserves code memory and places the runtime glue.
     pub fn new(trace: bool) -> Result<Jit, Error> {
-        Jit::with_registers(trace, emit::MAX_REGS)
+        Jit::with_config(trace, emit::MAX_REGS, memory::REGION_SIZE)
     }
 
-    /// Like `new`, but the value stack uses only `nregs` registers: tests
-    /// use 2 so that every spilling path runs.
-    pub fn with_registers(trace: bool, nregs: u8) -> Result<Jit, Error> {
-        let mut mem = CodeMemory::new()
+    /// Like `new`, but the value stack uses only `nregs` registers (tests
+    /// use 2 so that every spilling path runs) and the code region has
+    /// `code_memory` bytes (tests fill a small one).
+    pub fn with_config(trace: bool, nregs: u8, code_memory: usize) -> Result<Jit, Error> {
+        let mut mem = CodeMemory::with_size(code_memory)
             .map_err(|e| ErrorKind::Unsupported(format!("cannot reserve code memory: {e}")))?;
         let (glue, stub_offset) = entry::glue(entry::call_stub_handler());
         let base = mem
