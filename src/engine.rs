@@ -542,7 +542,8 @@ impl Engine {
                 let info = jit.code_info(f);
                 let (addr, bytes) = info.map_or((0, 0), |i| (i.addr, i.bytes));
                 let how = if was_compiled {
-                    format!("compiled after {} calls", f.tier.calls.get())
+                    let n = f.tier.calls.get();
+                    format!("compiled after {n} call{}", if n == 1 { "" } else { "s" })
                 } else {
                     "compiled for this listing; it had run interpreted".to_string()
                 };
