@@ -254,9 +254,22 @@ pub struct CodeStats {
     pub compile_time: std::time::Duration,
 }
 
-/// The exprjit engine. Not `Send` (it holds `Rc`s and raw code
-/// addresses): the type system keeps it on the thread that made it. Make
-/// one engine per thread; engines on different threads are independent.
+/// The exprjit engine.
+///
+/// # Threads
+///
+/// An `Engine` is neither `Send` nor `Sync`: it owns machine code whose call
+/// sites it patches in place, interior-mutable JIT state, and `Rc`s, none of
+/// which may be touched from two threads. The compiler enforces this:
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// needs_send(exprjit::Engine::new());
+/// ```
+///
+/// Make one engine per thread instead: engines share nothing (each reserves
+/// its own code region), so engines on different threads run at once
+/// (`tests/threads.rs`).
 #[derive(Debug, Default)]
 pub struct Engine {
     options: Options,
