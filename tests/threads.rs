@@ -17,8 +17,10 @@ fn engines_on_parallel_threads_compute_independently() {
                 });
                 // Each thread defines its own `k`, so crosstalk would show.
                 let k = i as f64;
-                e.eval(&format!("k = {k}; fib(n) = n < 2 ? n : fib(n-1) + fib(n-2)"))
-                    .unwrap();
+                e.eval(&format!(
+                    "k = {k}; fib(n) = n < 2 ? n : fib(n-1) + fib(n-2)"
+                ))
+                .unwrap();
                 let mut out = Vec::new();
                 for round in 0..50 {
                     let v = e.eval(&format!("fib(15) + k * {round}")).unwrap();
