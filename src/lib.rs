@@ -16,6 +16,7 @@ pub mod interp;
 pub mod jit;
 pub mod lower;
 pub mod number;
+pub mod repl;
 pub mod stack;
 pub mod syntax;
 

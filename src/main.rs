@@ -60,6 +60,11 @@ enum Command {
         #[arg(long)]
         step: bool,
     },
+    /// Start the interactive session (line editing, history, `:help`).
+    Repl {
+        #[command(flatten)]
+        opts: Common,
+    },
     /// Run a program file (`-` for standard input).
     Run {
         #[command(flatten)]
@@ -155,14 +160,14 @@ fn dispatch(cli: Cli) -> ExitCode {
             program,
         }) => bench(runs, threshold, json, program.as_deref()),
         Some(Command::Demo { step }) => demo(step),
+        Some(Command::Repl { opts }) => exprjit::repl::run(opts.options()),
         Some(Command::Run { opts, file }) => match read_program(&file) {
             Ok(source) => run_program(&opts, source),
             Err(e) => report(&e),
         },
         None => {
             if io::stdin().is_terminal() {
-                eprintln!("error: the REPL is not built yet; use `exprjit eval` or `exprjit run`");
-                ExitCode::from(2)
+                exprjit::repl::run(Common::default().options())
             } else {
                 match read_program("-") {
                     Ok(source) => run_program(&Common::default(), source),
