@@ -210,8 +210,14 @@ fn run_with(engine: &mut Engine, source: std::sync::Arc<Source>) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut write_failed = false;
+    // With --trace-jit, flush each value so it lands between the `[jit]`
+    // lines (on unbuffered stderr) in the order things happened.
+    let flush_each = engine.options().trace;
     let result = engine.run(source, &mut |x| {
         write_failed |= writeln!(out, "{}", exprjit::format_number(x)).is_err();
+        if flush_each {
+            write_failed |= out.flush().is_err();
+        }
     });
     write_failed |= out.flush().is_err();
     drop(out);
