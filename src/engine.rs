@@ -396,7 +396,12 @@ impl Engine {
         let source = Source::new("<ast>", text);
         let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
         let node = lower::lower(&expr, &[], &mut self.ns).map_err(|e| e.in_source(&source))?;
-        Ok((expr.to_string(), node.to_string()))
+        let name = |sym: Sym| self.ns.name(sym).to_string();
+        let named = lower::Named {
+            node: &node,
+            name: &name,
+        };
+        Ok((expr.to_string(), named.to_string()))
     }
 
     /// Runs `text` and returns the values of its expression statements.

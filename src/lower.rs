@@ -321,30 +321,52 @@ impl Node {
     }
 }
 
-/// A readable S-expression for `:ast` and tests.
+/// A node shown with global names resolved (for `:ast`).
+pub struct Named<'a> {
+    pub node: &'a Node,
+    pub name: &'a dyn Fn(Sym) -> String,
+}
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_node(self.node, self.name, f)
+    }
+}
+
+/// A readable S-expression for `:ast` and tests; globals show as `global#N`
+/// (use [`Named`] to see their names).
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let head = match self {
-            Node::Num(x) => return f.write_str(&crate::number::format(*x)),
-            Node::Param(i) => return write!(f, "${i}"),
-            Node::Global(sym, _) => return write!(f, "global#{}", sym.0),
-            Node::Fail(kind, _) => return write!(f, "(fail \"{kind}\")"),
-            Node::Neg(_) => "neg".to_string(),
-            Node::Not(_) => "not".to_string(),
-            Node::Arith(op, ..) => format!("{op:?}").to_lowercase(),
-            Node::Cmp(op, ..) => format!("{op:?}").to_lowercase(),
-            Node::And(..) => "and".to_string(),
-            Node::Or(..) => "or".to_string(),
-            Node::Cond(..) => "if".to_string(),
-            Node::Call1(name, ..) | Node::Call2(name, ..) => name.to_string(),
-            Node::Call(sym, ..) => format!("call#{}", sym.0),
-        };
-        write!(f, "({head}")?;
-        for c in self.children() {
-            write!(f, " {c}")?;
-        }
-        f.write_str(")")
+        write_node(self, &|sym| format!("global#{}", sym.0), f)
     }
+}
+
+fn write_node(
+    node: &Node,
+    name: &dyn Fn(Sym) -> String,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let head = match node {
+        Node::Num(x) => return f.write_str(&crate::number::format(*x)),
+        Node::Param(i) => return write!(f, "${i}"),
+        Node::Global(sym, _) => return f.write_str(&name(*sym)),
+        Node::Fail(kind, _) => return write!(f, "(fail \"{kind}\")"),
+        Node::Neg(_) => "neg".to_string(),
+        Node::Not(_) => "not".to_string(),
+        Node::Arith(op, ..) => format!("{op:?}").to_lowercase(),
+        Node::Cmp(op, ..) => format!("{op:?}").to_lowercase(),
+        Node::And(..) => "and".to_string(),
+        Node::Or(..) => "or".to_string(),
+        Node::Cond(..) => "if".to_string(),
+        Node::Call1(n, ..) | Node::Call2(n, ..) => n.to_string(),
+        Node::Call(sym, ..) => format!("call {}", name(*sym)),
+    };
+    write!(f, "({head}")?;
+    for c in node.children() {
+        f.write_str(" ")?;
+        write_node(c, name, f)?;
+    }
+    f.write_str(")")
 }
 
 #[cfg(test)]
@@ -380,7 +402,7 @@ mod tests {
             lowered("sin(1)", &["sin"]),
             "(fail \"'sin' is a variable, not a function\")"
         );
-        assert_eq!(lowered("g(x, 1)", &["x"]), "(call#0 $0 1)");
+        assert_eq!(lowered("g(x, 1)", &["x"]), "(call global#0 $0 1)");
     }
 
     #[test]
