@@ -67,7 +67,7 @@ pub struct Expr {
     depth: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum ExprKind {
     Num(f64),
     Var(String),
@@ -81,6 +81,22 @@ pub enum ExprKind {
 impl PartialEq for Expr {
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind
+    }
+}
+
+/// Like `Expr`'s, ignores spans (the name span of a call too).
+impl PartialEq for ExprKind {
+    fn eq(&self, other: &Self) -> bool {
+        use ExprKind::*;
+        match (self, other) {
+            (Num(x), Num(y)) => x == y,
+            (Var(a), Var(b)) => a == b,
+            (Unary(o, a), Unary(p, b)) => o == p && a == b,
+            (Binary(o, a1, a2), Binary(p, b1, b2)) => o == p && a1 == b1 && a2 == b2,
+            (Cond(a1, a2, a3), Cond(b1, b2, b3)) => a1 == b1 && a2 == b2 && a3 == b3,
+            (Call(f, _, a), Call(g, _, b)) => f == g && a == b,
+            _ => false,
+        }
     }
 }
 
@@ -103,6 +119,56 @@ impl Expr {
 
     pub fn depth(&self) -> u32 {
         self.depth
+    }
+
+    /// A leaf left behind where a child was taken out (see `Drop`).
+    fn placeholder() -> Expr {
+        Expr {
+            kind: ExprKind::Num(0.0),
+            span: Span::default(),
+            depth: 1,
+        }
+    }
+
+    /// Moves this node's children into `out`, leaving leaves behind.
+    fn take_children(&mut self, out: &mut Vec<Expr>) {
+        let mut take =
+            |e: &mut Box<Expr>| out.push(std::mem::replace(&mut **e, Expr::placeholder()));
+        match &mut self.kind {
+            ExprKind::Num(_) | ExprKind::Var(_) => {}
+            ExprKind::Unary(_, a) => take(a),
+            ExprKind::Binary(_, a, b) => {
+                take(a);
+                take(b);
+            }
+            ExprKind::Cond(a, b, c) => {
+                take(a);
+                take(b);
+                take(c);
+            }
+            ExprKind::Call(_, _, args) => out.append(args),
+        }
+        self.depth = 1;
+    }
+}
+
+/// Trees up to [`MAX_DEPTH`] deep are dropped without recursion, so that
+/// dropping one cannot overflow a small stack (a library user's thread):
+/// the compiler's drop glue would recurse once per level.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        // Shallow trees take the ordinary (recursive, allocation-free) path.
+        const SHALLOW: u32 = 64;
+        if self.depth <= SHALLOW {
+            return;
+        }
+        let mut pending = Vec::new();
+        self.take_children(&mut pending);
+        while let Some(mut e) = pending.pop() {
+            if e.depth > SHALLOW {
+                e.take_children(&mut pending);
+            }
+        }
     }
 }
 

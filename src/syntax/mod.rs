@@ -45,8 +45,9 @@ pub(crate) fn binary<'a>(op: BinOp, a: Expr, b: Expr, l: usize, r: usize) -> Fal
 
 /// Grammar helper: `lhs = rhs` is an assignment when `lhs` is a name and a
 /// definition when it is a call whose arguments are all names.
-pub(crate) fn statement<'a>(lhs: Expr, rhs: Expr) -> Fallible<'a, Stmt> {
-    match lhs.kind {
+pub(crate) fn statement<'a>(mut lhs: Expr, rhs: Expr) -> Fallible<'a, Stmt> {
+    // `Expr` has a `Drop`, so its parts are taken out rather than moved.
+    match std::mem::replace(&mut lhs.kind, ExprKind::Num(0.0)) {
         ExprKind::Var(name) => Ok(Stmt::Assign {
             name,
             name_span: lhs.span,
@@ -54,8 +55,8 @@ pub(crate) fn statement<'a>(lhs: Expr, rhs: Expr) -> Fallible<'a, Stmt> {
         }),
         ExprKind::Call(name, name_span, args) => {
             let mut params = Vec::with_capacity(args.len());
-            for arg in args {
-                match arg.kind {
+            for mut arg in args {
+                match std::mem::replace(&mut arg.kind, ExprKind::Num(0.0)) {
                     ExprKind::Var(p) => params.push((p, arg.span)),
                     _ => return user_error(ErrorKind::BadParameter, arg.span),
                 }
