@@ -5,7 +5,7 @@
 //! no allocation and no name lookup: globals are an index into the slot
 //! table, parameters an index into the frame.
 
-use crate::engine::{Runtime, Slot};
+use crate::engine::{Runtime, Slot, MAX_CALL_DEPTH};
 use crate::error::{Error, ErrorKind};
 use crate::lower::{from_bool, truthy, Node};
 
@@ -102,10 +102,15 @@ impl<'a> Interp<'a> {
                     ));
                 }
                 self.rt.guard.check().map_err(|k| fail(k, *span))?;
+                let depth = self.rt.depth.get();
+                if depth >= MAX_CALL_DEPTH {
+                    return Err(fail(ErrorKind::RecursionTooDeep, *span));
+                }
                 #[cfg(target_arch = "x86_64")]
                 if let Some(jit) = self.rt.jit {
                     if let Some(entry) = jit.entry_for(self.rt, f) {
-                        let result = jit.enter(self.rt, entry, &self.stack[frame..]);
+                        let budget = MAX_CALL_DEPTH - depth;
+                        let result = jit.enter(self.rt, entry, &self.stack[frame..], budget);
                         self.stack.truncate(frame);
                         return result.map_err(|e| match e.span {
                             None => fail(e.kind, *span),
@@ -115,10 +120,12 @@ impl<'a> Interp<'a> {
                 }
                 // An error with no place of its own (the stack ran out)
                 // is reported at this call.
+                self.rt.depth.set(depth + 1);
                 let result = self.go(&f.body, frame).map_err(|e| match e.span {
                     None => fail(e.kind, *span),
                     Some(_) => Box::new(e.in_source(&f.source)),
                 });
+                self.rt.depth.set(depth);
                 self.stack.truncate(frame);
                 result?
             }

@@ -131,7 +131,12 @@ fn compile(params: &[&str], body: &str, nregs: u8) -> Compiled {
     options.set_branch_leading_zeros(false);
     options.set_space_between_memory_add_operators(true);
     options.set_space_after_operand_separator(true);
-    let mut decoder = Decoder::with_ip(64, &emitted.code, 0, DecoderOptions::NONE);
+    let mut decoder = Decoder::with_ip(
+        64,
+        &emitted.code[..emitted.pool_at],
+        0,
+        DecoderOptions::NONE,
+    );
     let mut insn = Instruction::default();
     let mut listing = String::new();
     while decoder.can_decode() {
@@ -149,6 +154,15 @@ fn compile(params: &[&str], body: &str, nregs: u8) -> Compiled {
             formatter.format(&insn, &mut text);
         }
         listing.push_str(&format!("{:>3}: {text}\n", insn.ip()));
+    }
+    // The constant pool after the instructions, as data.
+    for (i, chunk) in emitted.code[emitted.pool_at..].chunks_exact(8).enumerate() {
+        let bits = u64::from_le_bytes(chunk.try_into().unwrap());
+        let at = emitted.pool_at + 8 * i;
+        listing.push_str(&format!(
+            "{at:>3}: .f64 {}\n",
+            exprjit::format_number(f64::from_bits(bits))
+        ));
     }
     Compiled {
         listing,
@@ -197,18 +211,24 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x2c
-             25: mov rax, 0x4004000000000000
-             35: movq xmm0, rax
-             40: xor eax, eax
-             42: leave
-             43: ret
-             44: mov eax, 2
-             49: leave
-             50: ret
-             51: leave
-             52: ret
+              11: cmp rsp, [r12]
+              19: jb 0x34
+              25: sub r13, 1
+              29: jb 0x34
+              35: movsd xmm0, [0x40]
+              44: add r13, 1
+              48: xor eax, eax
+              50: leave
+              51: ret
+              52: mov eax, 2
+              57: leave
+              58: ret
+              59: leave
+              60: ret
+              61: int3
+              62: int3
+              63: int3
+              64: .f64 2.5
         ",
     },
     Case {
@@ -220,17 +240,20 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x22
-             25: xorpd xmm0, xmm0
-             30: xor eax, eax
-             32: leave
-             33: ret
-             34: mov eax, 2
-             39: leave
-             40: ret
-             41: leave
-             42: ret
+              11: cmp rsp, [r12]
+              19: jb 0x30
+              25: sub r13, 1
+              29: jb 0x30
+              35: xorpd xmm0, xmm0
+              40: add r13, 1
+              44: xor eax, eax
+              46: leave
+              47: ret
+              48: mov eax, 2
+              53: leave
+              54: ret
+              55: leave
+              56: ret
         ",
     },
     Case {
@@ -242,17 +265,20 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x26
-             25: movsd xmm0, [rbp + 0x18]
-             34: xor eax, eax
-             36: leave
-             37: ret
-             38: mov eax, 2
-             43: leave
-             44: ret
-             45: leave
-             46: ret
+              11: cmp rsp, [r12]
+              19: jb 0x34
+              25: sub r13, 1
+              29: jb 0x34
+              35: movsd xmm0, [rbp + 0x18]
+              44: add r13, 1
+              48: xor eax, eax
+              50: leave
+              51: ret
+              52: mov eax, 2
+              57: leave
+              58: ret
+              59: leave
+              60: ret
         ",
     },
     Case {
@@ -264,19 +290,21 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x34
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: addsd xmm0, xmm1
-             48: xor eax, eax
-             50: leave
-             51: ret
-             52: mov eax, 2
-             57: leave
-             58: ret
-             59: leave
-             60: ret
+              11: cmp rsp, [r12]
+              19: jb 0x3d
+              25: sub r13, 1
+              29: jb 0x3d
+              35: movsd xmm0, [rbp + 0x10]
+              44: addsd xmm0, [rbp + 0x18]
+              53: add r13, 1
+              57: xor eax, eax
+              59: leave
+              60: ret
+              61: mov eax, 2
+              66: leave
+              67: ret
+              68: leave
+              69: ret
         ",
     },
     Case {
@@ -288,23 +316,24 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x20
-             11: cmp rsp, [r12]
-             19: jb 0x50
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: subsd xmm0, xmm1
-             48: movsd xmm1, [rbp + 0x10]
-             57: movsd xmm2, [rbp + 0x18]
-             66: divsd xmm1, xmm2
-             71: mulsd xmm0, xmm1
-             76: xor eax, eax
-             78: leave
-             79: ret
-             80: mov eax, 2
-             85: leave
-             86: ret
-             87: leave
-             88: ret
+              11: cmp rsp, [r12]
+              19: jb 0x54
+              25: sub r13, 1
+              29: jb 0x54
+              35: movsd xmm0, [rbp + 0x10]
+              44: subsd xmm0, [rbp + 0x18]
+              53: movsd xmm1, [rbp + 0x10]
+              62: divsd xmm1, [rbp + 0x18]
+              71: mulsd xmm0, xmm1
+              76: add r13, 1
+              80: xor eax, eax
+              82: leave
+              83: ret
+              84: mov eax, 2
+              89: leave
+              90: ret
+              91: leave
+              92: ret
         ",
     },
     Case {
@@ -316,20 +345,28 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x3a
-             25: movsd xmm0, [rbp + 0x10]
-             34: mov rax, 0x8000000000000000
-             44: movq xmm15, rax
-             49: xorpd xmm0, xmm15
-             54: xor eax, eax
-             56: leave
-             57: ret
-             58: mov eax, 2
-             63: leave
-             64: ret
-             65: leave
-             66: ret
+              11: cmp rsp, [r12]
+              19: jb 0x42
+              25: sub r13, 1
+              29: jb 0x42
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm15, [0x50]
+              53: xorpd xmm0, xmm15
+              58: add r13, 1
+              62: xor eax, eax
+              64: leave
+              65: ret
+              66: mov eax, 2
+              71: leave
+              72: ret
+              73: leave
+              74: ret
+              75: int3
+              76: int3
+              77: int3
+              78: int3
+              79: int3
+              80: .f64 -0
         ",
     },
     Case {
@@ -341,22 +378,25 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x3b
-             25: movsd xmm0, [rbp + 0x10]
-             34: xorpd xmm15, xmm15
-             39: ucomisd xmm15, xmm0
-             44: sete al
-             47: movzx eax, al
-             50: cvtsi2sd xmm0, eax
-             55: xor eax, eax
-             57: leave
-             58: ret
-             59: mov eax, 2
-             64: leave
-             65: ret
-             66: leave
-             67: ret
+              11: cmp rsp, [r12]
+              19: jb 0x49
+              25: sub r13, 1
+              29: jb 0x49
+              35: movsd xmm0, [rbp + 0x10]
+              44: xorpd xmm15, xmm15
+              49: ucomisd xmm15, xmm0
+              54: sete al
+              57: movzx eax, al
+              60: cvtsi2sd xmm0, eax
+              65: add r13, 1
+              69: xor eax, eax
+              71: leave
+              72: ret
+              73: mov eax, 2
+              78: leave
+              79: ret
+              80: leave
+              81: ret
         ",
     },
     Case {
@@ -368,24 +408,31 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x53
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: movapd xmm14, xmm0
-             48: cmpltsd xmm14, xmm1
-             54: mov rax, 0x3ff0000000000000
-             64: movq xmm15, rax
-             69: andpd xmm14, xmm15
-             74: movapd xmm0, xmm14
-             79: xor eax, eax
-             81: leave
-             82: ret
-             83: mov eax, 2
-             88: leave
-             89: ret
-             90: leave
-             91: ret
+              11: cmp rsp, [r12]
+              19: jb 0x5b
+              25: sub r13, 1
+              29: jb 0x5b
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: movapd xmm14, xmm0
+              58: cmpltsd xmm14, xmm1
+              64: movsd xmm15, [0x68]
+              73: andpd xmm14, xmm15
+              78: movapd xmm0, xmm14
+              83: add r13, 1
+              87: xor eax, eax
+              89: leave
+              90: ret
+              91: mov eax, 2
+              96: leave
+              97: ret
+              98: leave
+              99: ret
+              100: int3
+              101: int3
+              102: int3
+              103: int3
+              104: .f64 1
         ",
     },
     Case {
@@ -397,24 +444,31 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x53
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: movapd xmm14, xmm1
-             48: cmplesd xmm14, xmm0
-             54: mov rax, 0x3ff0000000000000
-             64: movq xmm15, rax
-             69: andpd xmm14, xmm15
-             74: movapd xmm0, xmm14
-             79: xor eax, eax
-             81: leave
-             82: ret
-             83: mov eax, 2
-             88: leave
-             89: ret
-             90: leave
-             91: ret
+              11: cmp rsp, [r12]
+              19: jb 0x5b
+              25: sub r13, 1
+              29: jb 0x5b
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: movapd xmm14, xmm1
+              58: cmplesd xmm14, xmm0
+              64: movsd xmm15, [0x68]
+              73: andpd xmm14, xmm15
+              78: movapd xmm0, xmm14
+              83: add r13, 1
+              87: xor eax, eax
+              89: leave
+              90: ret
+              91: mov eax, 2
+              96: leave
+              97: ret
+              98: leave
+              99: ret
+              100: int3
+              101: int3
+              102: int3
+              103: int3
+              104: .f64 1
         ",
     },
     Case {
@@ -426,24 +480,31 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x53
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: movapd xmm14, xmm0
-             48: cmpeqsd xmm14, xmm1
-             54: mov rax, 0x3ff0000000000000
-             64: movq xmm15, rax
-             69: andpd xmm14, xmm15
-             74: movapd xmm0, xmm14
-             79: xor eax, eax
-             81: leave
-             82: ret
-             83: mov eax, 2
-             88: leave
-             89: ret
-             90: leave
-             91: ret
+              11: cmp rsp, [r12]
+              19: jb 0x5b
+              25: sub r13, 1
+              29: jb 0x5b
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: movapd xmm14, xmm0
+              58: cmpeqsd xmm14, xmm1
+              64: movsd xmm15, [0x68]
+              73: andpd xmm14, xmm15
+              78: movapd xmm0, xmm14
+              83: add r13, 1
+              87: xor eax, eax
+              89: leave
+              90: ret
+              91: mov eax, 2
+              96: leave
+              97: ret
+              98: leave
+              99: ret
+              100: int3
+              101: int3
+              102: int3
+              103: int3
+              104: .f64 1
         ",
     },
     Case {
@@ -455,23 +516,25 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x51
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: ucomisd xmm1, xmm0
-             48: jbe 0x44
-             54: movsd xmm0, [rbp + 0x10]
-             63: jmp 0x4d
-             68: movsd xmm0, [rbp + 0x18]
-             77: xor eax, eax
-             79: leave
-             80: ret
-             81: mov eax, 2
-             86: leave
-             87: ret
-             88: leave
-             89: ret
+              11: cmp rsp, [r12]
+              19: jb 0x5a
+              25: sub r13, 1
+              29: jb 0x5a
+              35: movsd xmm0, [rbp + 0x18]
+              44: ucomisd xmm0, [rbp + 0x10]
+              53: jbe 0x49
+              59: movsd xmm0, [rbp + 0x10]
+              68: jmp 0x52
+              73: movsd xmm0, [rbp + 0x18]
+              82: add r13, 1
+              86: xor eax, eax
+              88: leave
+              89: ret
+              90: mov eax, 2
+              95: leave
+              96: ret
+              97: leave
+              98: ret
         ",
     },
     Case {
@@ -483,24 +546,31 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x53
-             25: movsd xmm0, [rbp + 0x10]
-             34: xorpd xmm15, xmm15
-             39: ucomisd xmm15, xmm0
-             44: je 0x40
-             50: movsd xmm0, [rbp + 0x18]
-             59: jmp 0x4f
-             64: mov rax, 0x3ff0000000000000
-             74: movq xmm0, rax
-             79: xor eax, eax
-             81: leave
-             82: ret
-             83: mov eax, 2
-             88: leave
-             89: ret
-             90: leave
-             91: ret
+              11: cmp rsp, [r12]
+              19: jb 0x5b
+              25: sub r13, 1
+              29: jb 0x5b
+              35: movsd xmm0, [rbp + 0x10]
+              44: xorpd xmm15, xmm15
+              49: ucomisd xmm15, xmm0
+              54: je 0x4a
+              60: movsd xmm0, [rbp + 0x18]
+              69: jmp 0x53
+              74: movsd xmm0, [0x68]
+              83: add r13, 1
+              87: xor eax, eax
+              89: leave
+              90: ret
+              91: mov eax, 2
+              96: leave
+              97: ret
+              98: leave
+              99: ret
+              100: int3
+              101: int3
+              102: int3
+              103: int3
+              104: .f64 1
         ",
     },
     Case {
@@ -512,25 +582,34 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x5d
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: ucomisd xmm0, xmm1
-             48: jp 0x50
-             54: jne 0x50
-             60: mov rax, 0x3ff0000000000000
-             70: movq xmm0, rax
-             75: jmp 0x59
-             80: movsd xmm0, [rbp + 0x18]
-             89: xor eax, eax
-             91: leave
-             92: ret
-             93: mov eax, 2
-             98: leave
-             99: ret
-            100: leave
-            101: ret
+              11: cmp rsp, [r12]
+              19: jb 0x60
+              25: sub r13, 1
+              29: jb 0x60
+              35: movsd xmm0, [rbp + 0x10]
+              44: ucomisd xmm0, [rbp + 0x18]
+              53: jp 0x4f
+              59: jne 0x4f
+              65: movsd xmm0, [0x70]
+              74: jmp 0x58
+              79: movsd xmm0, [rbp + 0x18]
+              88: add r13, 1
+              92: xor eax, eax
+              94: leave
+              95: ret
+              96: mov eax, 2
+              101: leave
+              102: ret
+              103: leave
+              104: ret
+              105: int3
+              106: int3
+              107: int3
+              108: int3
+              109: int3
+              110: int3
+              111: int3
+              112: .f64 1
         ",
     },
     Case {
@@ -542,24 +621,26 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x57
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: ucomisd xmm0, xmm1
-             48: jp 0x3c
-             54: je 0x4a
-             60: movsd xmm0, [rbp + 0x10]
-             69: jmp 0x53
-             74: movsd xmm0, [rbp + 0x18]
-             83: xor eax, eax
-             85: leave
-             86: ret
-             87: mov eax, 2
-             92: leave
-             93: ret
-             94: leave
-             95: ret
+              11: cmp rsp, [r12]
+              19: jb 0x60
+              25: sub r13, 1
+              29: jb 0x60
+              35: movsd xmm0, [rbp + 0x10]
+              44: ucomisd xmm0, [rbp + 0x18]
+              53: jp 0x41
+              59: je 0x4f
+              65: movsd xmm0, [rbp + 0x10]
+              74: jmp 0x58
+              79: movsd xmm0, [rbp + 0x18]
+              88: add r13, 1
+              92: xor eax, eax
+              94: leave
+              95: ret
+              96: mov eax, 2
+              101: leave
+              102: ret
+              103: leave
+              104: ret
         ",
     },
     Case {
@@ -571,29 +652,37 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x7a
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: ucomisd xmm0, xmm1
-             48: jp 0x3c
-             54: je 0x59
-             60: movsd xmm0, [rbp + 0x10]
-             69: movsd xmm1, [rbp + 0x18]
-             78: ucomisd xmm0, xmm1
-             83: jbe 0x6d
-             89: mov rax, 0x3ff0000000000000
-             99: movq xmm0, rax
-            104: jmp 0x76
-            109: movsd xmm0, [rbp + 0x18]
-            118: xor eax, eax
-            120: leave
-            121: ret
-            122: mov eax, 2
-            127: leave
-            128: ret
-            129: leave
-            130: ret
+              11: cmp rsp, [r12]
+              19: jb 0x78
+              25: sub r13, 1
+              29: jb 0x78
+              35: movsd xmm0, [rbp + 0x10]
+              44: ucomisd xmm0, [rbp + 0x18]
+              53: jp 0x41
+              59: je 0x59
+              65: movsd xmm0, [rbp + 0x10]
+              74: ucomisd xmm0, [rbp + 0x18]
+              83: jbe 0x67
+              89: movsd xmm0, [0x88]
+              98: jmp 0x70
+              103: movsd xmm0, [rbp + 0x18]
+              112: add r13, 1
+              116: xor eax, eax
+              118: leave
+              119: ret
+              120: mov eax, 2
+              125: leave
+              126: ret
+              127: leave
+              128: ret
+              129: int3
+              130: int3
+              131: int3
+              132: int3
+              133: int3
+              134: int3
+              135: int3
+              136: .f64 1
         ",
     },
     Case {
@@ -605,28 +694,38 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x68
-             25: movsd xmm0, [rbp + 0x10]
-             34: xorpd xmm15, xmm15
-             39: ucomisd xmm15, xmm0
-             44: je 0x5f
-             50: movsd xmm0, [rbp + 0x18]
-             59: xorpd xmm15, xmm15
-             64: ucomisd xmm15, xmm0
-             69: je 0x5f
-             75: mov rax, 0x3ff0000000000000
-             85: movq xmm0, rax
-             90: jmp 0x64
-             95: xorpd xmm0, xmm0
-            100: xor eax, eax
-            102: leave
-            103: ret
-            104: mov eax, 2
-            109: leave
-            110: ret
-            111: leave
-            112: ret
+              11: cmp rsp, [r12]
+              19: jb 0x70
+              25: sub r13, 1
+              29: jb 0x70
+              35: movsd xmm0, [rbp + 0x10]
+              44: xorpd xmm15, xmm15
+              49: ucomisd xmm15, xmm0
+              54: je 0x63
+              60: movsd xmm0, [rbp + 0x18]
+              69: xorpd xmm15, xmm15
+              74: ucomisd xmm15, xmm0
+              79: je 0x63
+              85: movsd xmm0, [0x80]
+              94: jmp 0x68
+              99: xorpd xmm0, xmm0
+              104: add r13, 1
+              108: xor eax, eax
+              110: leave
+              111: ret
+              112: mov eax, 2
+              117: leave
+              118: ret
+              119: leave
+              120: ret
+              121: int3
+              122: int3
+              123: int3
+              124: int3
+              125: int3
+              126: int3
+              127: int3
+              128: .f64 1
         ",
     },
     Case {
@@ -638,28 +737,38 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x68
-             25: movsd xmm0, [rbp + 0x10]
-             34: xorpd xmm15, xmm15
-             39: ucomisd xmm15, xmm0
-             44: jne 0x4b
-             50: movsd xmm0, [rbp + 0x18]
-             59: xorpd xmm15, xmm15
-             64: ucomisd xmm15, xmm0
-             69: je 0x5f
-             75: mov rax, 0x3ff0000000000000
-             85: movq xmm0, rax
-             90: jmp 0x64
-             95: xorpd xmm0, xmm0
-            100: xor eax, eax
-            102: leave
-            103: ret
-            104: mov eax, 2
-            109: leave
-            110: ret
-            111: leave
-            112: ret
+              11: cmp rsp, [r12]
+              19: jb 0x70
+              25: sub r13, 1
+              29: jb 0x70
+              35: movsd xmm0, [rbp + 0x10]
+              44: xorpd xmm15, xmm15
+              49: ucomisd xmm15, xmm0
+              54: jne 0x55
+              60: movsd xmm0, [rbp + 0x18]
+              69: xorpd xmm15, xmm15
+              74: ucomisd xmm15, xmm0
+              79: je 0x63
+              85: movsd xmm0, [0x80]
+              94: jmp 0x68
+              99: xorpd xmm0, xmm0
+              104: add r13, 1
+              108: xor eax, eax
+              110: leave
+              111: ret
+              112: mov eax, 2
+              117: leave
+              118: ret
+              119: leave
+              120: ret
+              121: int3
+              122: int3
+              123: int3
+              124: int3
+              125: int3
+              126: int3
+              127: int3
+              128: .f64 1
         ",
     },
     Case {
@@ -671,27 +780,34 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x6a
-             25: movsd xmm0, [rbp + 0x10]
-             34: xorpd xmm1, xmm1
-             39: ucomisd xmm0, xmm1
-             44: jbe 0x5d
-             50: movsd xmm0, [rbp + 0x18]
-             59: movsd xmm1, [rbp + 0x10]
-             68: ucomisd xmm1, xmm0
-             73: jb 0x5d
-             79: movsd xmm0, [rbp + 0x10]
-             88: jmp 0x66
-             93: movsd xmm0, [rbp + 0x18]
-            102: xor eax, eax
-            104: leave
-            105: ret
-            106: mov eax, 2
-            111: leave
-            112: ret
-            113: leave
-            114: ret
+              11: cmp rsp, [r12]
+              19: jb 0x72
+              25: sub r13, 1
+              29: jb 0x72
+              35: movsd xmm0, [rbp + 0x10]
+              44: ucomisd xmm0, [0x80]
+              53: jbe 0x61
+              59: movsd xmm0, [rbp + 0x10]
+              68: ucomisd xmm0, [rbp + 0x18]
+              77: jb 0x61
+              83: movsd xmm0, [rbp + 0x10]
+              92: jmp 0x6a
+              97: movsd xmm0, [rbp + 0x18]
+              106: add r13, 1
+              110: xor eax, eax
+              112: leave
+              113: ret
+              114: mov eax, 2
+              119: leave
+              120: ret
+              121: leave
+              122: ret
+              123: int3
+              124: int3
+              125: int3
+              126: int3
+              127: int3
+              128: .f64 0
         ",
     },
     Case {
@@ -703,19 +819,22 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x32
-             25: movsd xmm0, [rbp + 0x10]
-             34: mov rax, <sin>
-             44: call rax
-             46: xor eax, eax
-             48: leave
-             49: ret
-             50: mov eax, 2
-             55: leave
-             56: ret
-             57: leave
-             58: ret
+              11: cmp rsp, [r12]
+              19: jb 0x40
+              25: sub r13, 1
+              29: jb 0x40
+              35: movsd xmm0, [rbp + 0x10]
+              44: mov rax, <sin>
+              54: call rax
+              56: add r13, 1
+              60: xor eax, eax
+              62: leave
+              63: ret
+              64: mov eax, 2
+              69: leave
+              70: ret
+              71: leave
+              72: ret
         ",
     },
     Case {
@@ -727,30 +846,37 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x7b
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: movsd [rbp - 8], xmm0
-             52: movapd xmm0, xmm1
-             57: mov rax, <sin>
-             67: call rax
-             69: movapd xmm1, xmm0
-             74: movsd xmm0, [rbp - 8]
-             83: movapd xmm14, xmm0
-             88: cmpltsd xmm14, xmm1
-             94: mov rax, 0x3ff0000000000000
-            104: movq xmm15, rax
-            109: andpd xmm14, xmm15
-            114: movapd xmm0, xmm14
-            119: xor eax, eax
-            121: leave
-            122: ret
-            123: mov eax, 2
-            128: leave
-            129: ret
-            130: leave
-            131: ret
+              11: cmp rsp, [r12]
+              19: jb 0x83
+              25: sub r13, 1
+              29: jb 0x83
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: movsd [rbp - 8], xmm0
+              62: movapd xmm0, xmm1
+              67: mov rax, <sin>
+              77: call rax
+              79: movapd xmm1, xmm0
+              84: movsd xmm0, [rbp - 8]
+              93: movapd xmm14, xmm0
+              98: cmpltsd xmm14, xmm1
+              104: movsd xmm15, [0x90]
+              113: andpd xmm14, xmm15
+              118: movapd xmm0, xmm14
+              123: add r13, 1
+              127: xor eax, eax
+              129: leave
+              130: ret
+              131: mov eax, 2
+              136: leave
+              137: ret
+              138: leave
+              139: ret
+              140: int3
+              141: int3
+              142: int3
+              143: int3
+              144: .f64 1
         ",
     },
     Case {
@@ -762,27 +888,30 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x68
-             25: movsd xmm0, [rbp + 0x10]
-             34: mov rax, <sin>
-             44: call rax
-             46: movsd xmm1, [rbp + 0x18]
-             55: movsd [rbp - 8], xmm0
-             64: movapd xmm0, xmm1
-             69: mov rax, <cos>
-             79: call rax
-             81: movapd xmm1, xmm0
-             86: movsd xmm0, [rbp - 8]
-             95: addsd xmm0, xmm1
-            100: xor eax, eax
-            102: leave
-            103: ret
-            104: mov eax, 2
-            109: leave
-            110: ret
-            111: leave
-            112: ret
+              11: cmp rsp, [r12]
+              19: jb 0x76
+              25: sub r13, 1
+              29: jb 0x76
+              35: movsd xmm0, [rbp + 0x10]
+              44: mov rax, <sin>
+              54: call rax
+              56: movsd xmm1, [rbp + 0x18]
+              65: movsd [rbp - 8], xmm0
+              74: movapd xmm0, xmm1
+              79: mov rax, <cos>
+              89: call rax
+              91: movapd xmm1, xmm0
+              96: movsd xmm0, [rbp - 8]
+              105: addsd xmm0, xmm1
+              110: add r13, 1
+              114: xor eax, eax
+              116: leave
+              117: ret
+              118: mov eax, 2
+              123: leave
+              124: ret
+              125: leave
+              126: ret
         ",
     },
     Case {
@@ -794,20 +923,23 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x3b
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: mov rax, <atan2>
-             53: call rax
-             55: xor eax, eax
-             57: leave
-             58: ret
-             59: mov eax, 2
-             64: leave
-             65: ret
-             66: leave
-             67: ret
+              11: cmp rsp, [r12]
+              19: jb 0x49
+              25: sub r13, 1
+              29: jb 0x49
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: mov rax, <atan2>
+              63: call rax
+              65: add r13, 1
+              69: xor eax, eax
+              71: leave
+              72: ret
+              73: mov eax, 2
+              78: leave
+              79: ret
+              80: leave
+              81: ret
         ",
     },
     Case {
@@ -819,27 +951,33 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x20
-             11: cmp rsp, [r12]
-             19: jb 0x64
-             25: movsd xmm0, [rbp + 0x18]
-             34: mov rax, 0x4000000000000000
-             44: movq xmm1, rax
-             49: mov rax, <^>
-             59: call rax
-             61: movsd xmm1, [rbp + 0x10]
-             70: movapd xmm14, xmm0
-             75: movapd xmm0, xmm1
-             79: movapd xmm1, xmm14
-             84: mov rax, <%>
-             94: call rax
-             96: xor eax, eax
-             98: leave
-             99: ret
-            100: mov eax, 2
-            105: leave
-            106: ret
-            107: leave
-            108: ret
+              11: cmp rsp, [r12]
+              19: jb 0x6c
+              25: sub r13, 1
+              29: jb 0x6c
+              35: movsd xmm0, [rbp + 0x18]
+              44: movsd xmm1, [0x78]
+              53: mov rax, <^>
+              63: call rax
+              65: movsd xmm1, [rbp + 0x10]
+              74: movapd xmm14, xmm0
+              79: movapd xmm0, xmm1
+              83: movapd xmm1, xmm14
+              88: mov rax, <%>
+              98: call rax
+              100: add r13, 1
+              104: xor eax, eax
+              106: leave
+              107: ret
+              108: mov eax, 2
+              113: leave
+              114: ret
+              115: leave
+              116: ret
+              117: int3
+              118: int3
+              119: int3
+              120: .f64 2
         ",
     },
     Case {
@@ -851,23 +989,26 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x20
-             11: cmp rsp, [r12]
-             19: jb 0x4e
-             25: movsd xmm0, [rbp + 0x18]
-             34: movsd xmm1, [rbp + 0x10]
-             43: mov rax, <atan2>
-             53: call rax
-             55: movsd xmm1, [rbp + 0x10]
-             64: mulsd xmm1, xmm0
-             69: movapd xmm0, xmm1
-             74: xor eax, eax
-             76: leave
-             77: ret
-             78: mov eax, 2
-             83: leave
-             84: ret
-             85: leave
-             86: ret
+              11: cmp rsp, [r12]
+              19: jb 0x5c
+              25: sub r13, 1
+              29: jb 0x5c
+              35: movsd xmm0, [rbp + 0x18]
+              44: movsd xmm1, [rbp + 0x10]
+              53: mov rax, <atan2>
+              63: call rax
+              65: movsd xmm1, [rbp + 0x10]
+              74: mulsd xmm1, xmm0
+              79: movapd xmm0, xmm1
+              84: add r13, 1
+              88: xor eax, eax
+              90: leave
+              91: ret
+              92: mov eax, 2
+              97: leave
+              98: ret
+              99: leave
+              100: ret
         ",
     },
     Case {
@@ -879,25 +1020,28 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x4d
-             25: mov rdi, r12
-             28: mov esi, 0
-             33: mov rax, <rt_global>
-             43: call rax
-             45: test rax, rax
-             48: jne 0x54
-             54: movsd xmm1, [rbp + 0x10]
-             63: addsd xmm1, xmm0
-             68: movapd xmm0, xmm1
-             73: xor eax, eax
-             75: leave
-             76: ret
-             77: mov eax, 2
-             82: leave
-             83: ret
-             84: leave
-             85: ret
+              11: cmp rsp, [r12]
+              19: jb 0x5b
+              25: sub r13, 1
+              29: jb 0x5b
+              35: mov rdi, r12
+              38: mov esi, 0
+              43: mov rax, <rt_global>
+              53: call rax
+              55: test rax, rax
+              58: jne 0x62
+              64: movsd xmm1, [rbp + 0x10]
+              73: addsd xmm1, xmm0
+              78: movapd xmm0, xmm1
+              83: add r13, 1
+              87: xor eax, eax
+              89: leave
+              90: ret
+              91: mov eax, 2
+              96: leave
+              97: ret
+              98: leave
+              99: ret
         ",
     },
     Case {
@@ -909,31 +1053,36 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x20
-             11: cmp rsp, [r12]
-             19: jb 0x51
-             25: movsd xmm0, [rbp + 0x10]
-             34: mov rax, 0x3ff0000000000000
-             44: movq xmm1, rax
-             49: addsd xmm0, xmm1
-             54: movsd [rsp], xmm0
-             64: call 0x45
-             69: test eax, eax
-             71: jne 0x5a
-             77: xor eax, eax
-             79: leave
-             80: ret
-             81: mov eax, 2
-             86: leave
-             87: ret
-             88: leave
-             89: ret
-             90: mov rdi, r12
-             93: mov esi, 0
-             98: mov edx, eax
-            100: mov rax, <rt_call_failed>
-            110: call rax
-            112: leave
-            113: ret
+              11: cmp rsp, [r12]
+              19: jb 0x54
+              25: sub r13, 1
+              29: jb 0x54
+              35: movsd xmm0, [rbp + 0x10]
+              44: addsd xmm0, [0x78]
+              53: movsd [rsp], xmm0
+              63: call 0x44
+              68: test eax, eax
+              70: jne 0x5d
+              76: add r13, 1
+              80: xor eax, eax
+              82: leave
+              83: ret
+              84: mov eax, 2
+              89: leave
+              90: ret
+              91: leave
+              92: ret
+              93: mov rdi, r12
+              96: mov esi, 0
+              101: mov edx, eax
+              103: mov rax, <rt_call_failed>
+              113: call rax
+              115: leave
+              116: ret
+              117: int3
+              118: int3
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -945,37 +1094,42 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x30
-             11: cmp rsp, [r12]
-             19: jb 0x7d
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: movsd [rsp], xmm0
-             53: movsd [rsp + 8], xmm1
-             63: call 0x44
-             68: test eax, eax
-             70: jne 0x86
-             76: movsd xmm1, [rbp + 0x10]
-             85: movapd xmm14, xmm0
-             90: cmpltsd xmm14, xmm1
-             96: mov rax, 0x3ff0000000000000
-            106: movq xmm15, rax
-            111: andpd xmm14, xmm15
-            116: movapd xmm0, xmm14
-            121: xor eax, eax
-            123: leave
-            124: ret
-            125: mov eax, 2
-            130: leave
-            131: ret
-            132: leave
-            133: ret
-            134: mov rdi, r12
-            137: mov esi, 0
-            142: mov edx, eax
-            144: mov rax, <rt_call_failed>
-            154: call rax
-            156: leave
-            157: ret
+              11: cmp rsp, [r12]
+              19: jb 0x85
+              25: sub r13, 1
+              29: jb 0x85
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: movsd [rsp], xmm0
+              63: movsd [rsp + 8], xmm1
+              73: call 0x4e
+              78: test eax, eax
+              80: jne 0x8e
+              86: movsd xmm1, [rbp + 0x10]
+              95: movapd xmm14, xmm0
+              100: cmpltsd xmm14, xmm1
+              106: movsd xmm15, [0xa8]
+              115: andpd xmm14, xmm15
+              120: movapd xmm0, xmm14
+              125: add r13, 1
+              129: xor eax, eax
+              131: leave
+              132: ret
+              133: mov eax, 2
+              138: leave
+              139: ret
+              140: leave
+              141: ret
+              142: mov rdi, r12
+              145: mov esi, 0
+              150: mov edx, eax
+              152: mov rax, <rt_call_failed>
+              162: call rax
+              164: leave
+              165: ret
+              166: int3
+              167: int3
+              168: .f64 1
         ",
     },
     Case {
@@ -987,39 +1141,40 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x40
-             11: cmp rsp, [r12]
-             19: jb 0xa2
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: movsd xmm14, [rbp + 0x10]
-             52: movsd [rbp - 0x18], xmm14
-             61: movsd xmm14, [rbp + 0x18]
-             70: movsd [rbp - 0x20], xmm14
-             79: movsd xmm14, [rbp - 0x18]
-             88: mulsd xmm14, [rbp - 0x20]
-             97: movsd [rbp - 0x18], xmm14
-            106: movsd [rsp], xmm0
-            116: movsd [rsp + 8], xmm1
-            126: movsd xmm14, [rbp - 0x18]
-            135: movsd [rsp + 0x10], xmm14
-            145: call 0x96
-            150: test eax, eax
-            152: jne 0xab
-            158: xor eax, eax
-            160: leave
-            161: ret
-            162: mov eax, 2
-            167: leave
-            168: ret
-            169: leave
-            170: ret
-            171: mov rdi, r12
-            174: mov esi, 0
-            179: mov edx, eax
-            181: mov rax, <rt_call_failed>
-            191: call rax
-            193: leave
-            194: ret
+              11: cmp rsp, [r12]
+              19: jb 0x9e
+              25: sub r13, 1
+              29: jb 0x9e
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: movsd xmm14, [rbp + 0x10]
+              62: movsd [rbp - 0x18], xmm14
+              71: movsd xmm14, [rbp - 0x18]
+              80: mulsd xmm14, [rbp + 0x18]
+              89: movsd [rbp - 0x18], xmm14
+              98: movsd [rsp], xmm0
+              108: movsd [rsp + 8], xmm1
+              118: movsd xmm14, [rbp - 0x18]
+              127: movsd [rsp + 0x10], xmm14
+              137: call 0x8e
+              142: test eax, eax
+              144: jne 0xa7
+              150: add r13, 1
+              154: xor eax, eax
+              156: leave
+              157: ret
+              158: mov eax, 2
+              163: leave
+              164: ret
+              165: leave
+              166: ret
+              167: mov rdi, r12
+              170: mov esi, 0
+              175: mov edx, eax
+              177: mov rax, <rt_call_failed>
+              187: call rax
+              189: leave
+              190: ret
         ",
     },
     Case {
@@ -1031,21 +1186,24 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x10
-             11: cmp rsp, [r12]
-             19: jb 0x36
-             25: mov rdi, r12
-             28: mov esi, 0
-             33: mov rax, <rt_fail>
-             43: call rax
-             45: jmp 0x3d
-             50: xor eax, eax
-             52: leave
-             53: ret
-             54: mov eax, 2
-             59: leave
-             60: ret
-             61: leave
-             62: ret
+              11: cmp rsp, [r12]
+              19: jb 0x44
+              25: sub r13, 1
+              29: jb 0x44
+              35: mov rdi, r12
+              38: mov esi, 0
+              43: mov rax, <rt_fail>
+              53: call rax
+              55: jmp 0x4b
+              60: add r13, 1
+              64: xor eax, eax
+              66: leave
+              67: ret
+              68: mov eax, 2
+              73: leave
+              74: ret
+              75: leave
+              76: ret
         ",
     },
     Case {
@@ -1057,27 +1215,28 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x20
-             11: cmp rsp, [r12]
-             19: jb 0x7c
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: movsd xmm14, [rbp + 0x10]
-             52: movsd [rbp - 0x18], xmm14
-             61: movsd xmm14, [rbp + 0x18]
-             70: movsd [rbp - 0x20], xmm14
-             79: movsd xmm14, [rbp - 0x18]
-             88: subsd xmm14, [rbp - 0x20]
-             97: movsd [rbp - 0x18], xmm14
-            106: mulsd xmm1, [rbp - 0x18]
-            115: addsd xmm0, xmm1
-            120: xor eax, eax
-            122: leave
-            123: ret
-            124: mov eax, 2
-            129: leave
-            130: ret
-            131: leave
-            132: ret
+              11: cmp rsp, [r12]
+              19: jb 0x78
+              25: sub r13, 1
+              29: jb 0x78
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: movsd xmm14, [rbp + 0x10]
+              62: movsd [rbp - 0x18], xmm14
+              71: movsd xmm14, [rbp - 0x18]
+              80: subsd xmm14, [rbp + 0x18]
+              89: movsd [rbp - 0x18], xmm14
+              98: mulsd xmm1, [rbp - 0x18]
+              107: addsd xmm0, xmm1
+              112: add r13, 1
+              116: xor eax, eax
+              118: leave
+              119: ret
+              120: mov eax, 2
+              125: leave
+              126: ret
+              127: leave
+              128: ret
         ",
     },
     Case {
@@ -1089,48 +1248,51 @@ const CASES: &[Case] = &[
               0: push rbp
               1: mov rbp, rsp
               4: sub rsp, 0x20
-             11: cmp rsp, [r12]
-             19: jb 0x111
-             25: movsd xmm0, [rbp + 0x10]
-             34: movsd xmm1, [rbp + 0x18]
-             43: movsd xmm14, [rbp + 0x10]
-             52: movsd [rbp - 0x18], xmm14
-             61: movsd xmm14, [rbp + 0x18]
-             70: movsd [rbp - 0x20], xmm14
-             79: movsd [rbp - 8], xmm0
-             88: movsd [rbp - 0x10], xmm1
-             97: movsd xmm0, [rbp - 0x20]
-            106: mov rax, <sin>
-            116: call rax
-            118: movsd [rbp - 0x20], xmm0
-            127: movsd xmm0, [rbp - 8]
-            136: movsd xmm1, [rbp - 0x10]
-            145: movsd xmm14, [rbp - 0x18]
-            154: cmpltsd xmm14, [rbp - 0x20]
-            164: mov rax, 0x3ff0000000000000
-            174: movq xmm15, rax
-            179: andpd xmm14, xmm15
-            184: movsd [rbp - 0x18], xmm14
-            193: movapd xmm14, xmm1
-            198: cmpltsd xmm14, [rbp - 0x18]
-            208: mov rax, 0x3ff0000000000000
-            218: movq xmm15, rax
-            223: andpd xmm14, xmm15
-            228: movapd xmm1, xmm14
-            233: movapd xmm14, xmm0
-            238: cmpltsd xmm14, xmm1
-            244: mov rax, 0x3ff0000000000000
-            254: movq xmm15, rax
-            259: andpd xmm14, xmm15
-            264: movapd xmm0, xmm14
-            269: xor eax, eax
-            271: leave
-            272: ret
-            273: mov eax, 2
-            278: leave
-            279: ret
-            280: leave
-            281: ret
+              11: cmp rsp, [r12]
+              19: jb 0x10d
+              25: sub r13, 1
+              29: jb 0x10d
+              35: movsd xmm0, [rbp + 0x10]
+              44: movsd xmm1, [rbp + 0x18]
+              53: movsd xmm14, [rbp + 0x10]
+              62: movsd [rbp - 0x18], xmm14
+              71: movsd xmm14, [rbp + 0x18]
+              80: movsd [rbp - 0x20], xmm14
+              89: movsd [rbp - 8], xmm0
+              98: movsd [rbp - 0x10], xmm1
+              107: movsd xmm0, [rbp - 0x20]
+              116: mov rax, <sin>
+              126: call rax
+              128: movsd [rbp - 0x20], xmm0
+              137: movsd xmm0, [rbp - 8]
+              146: movsd xmm1, [rbp - 0x10]
+              155: movsd xmm14, [rbp - 0x18]
+              164: cmpltsd xmm14, [rbp - 0x20]
+              174: movsd xmm15, [0x118]
+              183: andpd xmm14, xmm15
+              188: movsd [rbp - 0x18], xmm14
+              197: movapd xmm14, xmm1
+              202: cmpltsd xmm14, [rbp - 0x18]
+              212: movsd xmm15, [0x118]
+              221: andpd xmm14, xmm15
+              226: movapd xmm1, xmm14
+              231: movapd xmm14, xmm0
+              236: cmpltsd xmm14, xmm1
+              242: movsd xmm15, [0x118]
+              251: andpd xmm14, xmm15
+              256: movapd xmm0, xmm14
+              261: add r13, 1
+              265: xor eax, eax
+              267: leave
+              268: ret
+              269: mov eax, 2
+              274: leave
+              275: ret
+              276: leave
+              277: ret
+              278: int3
+              279: int3
+              280: .f64 1
         ",
     },
 ];

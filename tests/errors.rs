@@ -472,7 +472,6 @@ fn redefining_a_builtin_is_an_error_and_keeps_earlier_output() {
 /// SPEC §6: errors point at the source position where there is one. The
 /// name being (re)defined is that position.
 #[test]
-#[ignore = "BUG in src/engine.rs: `cannot redefine built-in` is rendered without its source line"]
 fn redefining_a_builtin_points_at_the_name() {
     for config in CONFIGS {
         let program = "1\npi = 3";
@@ -497,7 +496,6 @@ fn redefining_a_builtin_points_at_the_name() {
 /// Running out of stack while lowering a deeply nested expression (here on
 /// a 512 KiB thread) is reported at the expression, in its source.
 #[test]
-#[ignore = "BUG in src/engine.rs: errors from lowering are returned without their source"]
 fn running_out_of_stack_while_lowering_points_at_the_source() {
     std::thread::Builder::new()
         .stack_size(512 << 10)

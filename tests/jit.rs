@@ -454,7 +454,6 @@ fn unbounded_recursion_is_an_error_and_the_engine_keeps_working() {
 /// some configurations, `f(n+1)` in `g` for others (e.g. jit vs tiered
 /// with threshold 2, on a test thread). Known divergence, reported.
 #[test]
-#[ignore = "known divergence: the span of `recursion too deep` depends on frame sizes"]
 fn recursion_too_deep_has_the_same_span_in_every_tier() {
     let program = "f(n) = 1 + g(n+1)\ng(n) = 2 + f(n+1)\nf(0)";
     let mut spans = Vec::new();
@@ -483,10 +482,18 @@ fn ten_thousand_nested_calls_work() {
             );
             assert_eq!(eval(&mut e, "a(10000)"), [25_000_000.0], "{name}");
         }
-        // Machine code frames are small: far deeper works too.
-        let mut e = engine(Mode::Jit);
-        eval(&mut e, "d(n) = n <= 0 ? 0 : 1 + d(n - 1)");
-        assert_eq!(eval(&mut e, "d(1000000)"), [1_000_000.0]);
+        // Up to the call-depth limit works, one more call is an error in
+        // every tier, at the same call.
+        let max = exprjit::engine::MAX_CALL_DEPTH;
+        for (name, opts) in all_configs() {
+            let mut e = Engine::with_options(opts);
+            eval(&mut e, "d(n) = n <= 0 ? 0 : 1 + d(n - 1)");
+            let deepest = (max - 1) as f64;
+            assert_eq!(eval(&mut e, &format!("d({deepest})")), [deepest], "{name}");
+            let err = e.eval(&format!("d({})", max)).unwrap_err();
+            assert_eq!(err.kind, exprjit::ErrorKind::RecursionTooDeep, "{name}");
+            assert_eq!(err.span, Some(exprjit::Span::new(24, 32)), "{name}");
+        }
     });
 }
 

@@ -8,6 +8,7 @@
 //! | register      | role                                                  |
 //! |---------------|-------------------------------------------------------|
 //! | `r12`         | `CTX`: the runtime context ([`CTX_FLOOR`] at `[r12]`) |
+//! | `r13`         | `BUDGET`: how many more calls may nest (see below)    |
 //! | `xmm0..xmm13` | values: the value at depth `d` lives in `xmm<d>`       |
 //! | `xmm14/15`    | `S1`/`S2`: scratch                                    |
 //! | `rax`         | scratch; function status on return                    |
@@ -16,8 +17,14 @@
 //! Generated functions use exprjit's own convention: the caller stores the
 //! arguments at `[rsp]`, `[rsp+8]`, … and executes `call`; the callee
 //! returns the value in `xmm0` and a status in `eax` (0 ok, 1 an error is
-//! recorded in the runtime, 2 the stack ran out), and preserves `r12`,
-//! `rbp`, `rsp`. Runtime helpers and built-ins are plain `extern "sysv64"`
+//! recorded in the runtime, 2 recursion too deep), and preserves `r12`,
+//! `rbp`, `rsp`, and — when it succeeds — `r13`.
+//!
+//! Every function's prologue takes one from `BUDGET` and fails when there
+//! was none left; the interpreter counts its calls against the same limit
+//! (`engine::MAX_CALL_DEPTH`), so unbounded recursion stops at the same
+//! call, with the same error position, in every tier. The stack floor is
+//! checked too, as a backstop for threads with small stacks. Runtime helpers and built-ins are plain `extern "sysv64"`
 //! functions, which preserve `r12` too and clobber every `xmm`.
 //!
 //! # Frame
@@ -108,7 +115,9 @@ pub struct CallReloc {
 /// A compiled function before placement.
 #[derive(Debug)]
 pub struct Emitted {
+    /// Instructions, then (from `pool_at`, 8-byte aligned) the constants.
     pub code: Vec<u8>,
+    pub pool_at: usize,
     pub calls: Vec<CallReloc>,
 }
 
@@ -146,6 +155,7 @@ pub fn function(
         stack_out: None,
         fail_out: None,
         flags: node_flags,
+        pool: Vec::new(),
     };
     let stack_out = e.ops.new_dynamic_label();
     let fail_out = e.ops.new_dynamic_label();
@@ -154,7 +164,8 @@ pub fn function(
 
     // Prologue:
     //   push rbp ; mov rbp, rsp ; sub rsp, FRAME
-    //   cmp rsp, [r12 + CTX_FLOOR] ; jb stack_out   -- recursion too deep
+    //   cmp rsp, [r12 + CTX_FLOOR] ; jb stack_out   -- out of stack
+    //   sub r13, 1 ; jb stack_out                   -- out of call budget
     dynasm!(e.ops
         ; .arch x64
         ; push rbp
@@ -162,12 +173,15 @@ pub fn function(
         ; sub rsp, frame
         ; cmp rsp, [r12 + CTX_FLOOR]
         ; jb =>stack_out
+        ; sub r13, 1
+        ; jb =>stack_out
     );
     e.expr(body, 0)?;
     e.load(0, 0);
-    // Epilogue: xor eax, eax ; leave ; ret
+    // Epilogue: add r13, 1 ; xor eax, eax ; leave ; ret
     dynasm!(e.ops
         ; .arch x64
+        ; add r13, 1
         ; xor eax, eax
         ; leave
         ; ret
@@ -195,12 +209,25 @@ pub fn function(
             ; ret
         );
     }
+    // The constant pool, after the code: 8-byte aligned `f64`s that
+    // instructions read with `[rip + disp32]`.
+    if !e.pool.is_empty() {
+        dynasm!(e.ops ; .arch x64 ; .align 8, 0xCC);
+    }
+    let pool_at = e.ops.offset().0;
+    for (bits, label) in std::mem::take(&mut e.pool) {
+        dynasm!(e.ops ; .arch x64 ; =>label ; .u64 bits);
+    }
     let calls = std::mem::take(&mut e.calls);
     let code = e
         .ops
         .finalize()
         .map_err(|err| EmitError::Assembler(err.to_string()))?;
-    Ok(Emitted { code, calls })
+    Ok(Emitted {
+        code,
+        pool_at,
+        calls,
+    })
 }
 
 struct Emitter<'a> {
@@ -215,14 +242,18 @@ struct Emitter<'a> {
     stack_out: Option<DynamicLabel>,
     fail_out: Option<DynamicLabel>,
     flags: HashMap<*const Node, Flags>,
+    /// Constants used so far, by bits, with the label of their pool slot.
+    pool: Vec<(u64, DynamicLabel)>,
 }
 
-/// Where the value at a depth lives.
+/// Where a value lives.
 #[derive(Clone, Copy, PartialEq)]
 enum Loc {
     Reg(u8),
-    /// `[rbp + disp]`
+    /// `[rbp + disp]`: a home (spill slot) or a parameter.
     Home(i32),
+    /// `[rip + pool slot]`: a constant.
+    Const(DynamicLabel),
 }
 
 fn home(d: usize) -> i32 {
@@ -251,8 +282,38 @@ impl Emitter<'_> {
         match self.loc(d) {
             Loc::Reg(r) if r == x => {}
             Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; movapd Rx(x), Rx(r)),
-            Loc::Home(disp) => dynasm!(self.ops ; .arch x64 ; movsd Rx(x), [rbp + disp]),
+            src => self.load_from(x, src),
         }
+    }
+
+    /// `movsd xmm<x>, [memory]`
+    fn load_from(&mut self, x: u8, src: Loc) {
+        match src {
+            Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; movapd Rx(x), Rx(r)),
+            Loc::Home(disp) => dynasm!(self.ops ; .arch x64 ; movsd Rx(x), [rbp + disp]),
+            Loc::Const(l) => dynasm!(self.ops ; .arch x64 ; movsd Rx(x), [=>l]),
+        }
+    }
+
+    /// A leaf operand used in place, without a register: a constant from
+    /// the pool or a parameter from the frame. Neither can fail, so using
+    /// it late changes no error order.
+    fn leaf(&mut self, node: &Node) -> Option<Loc> {
+        match node {
+            Node::Num(x) => Some(Loc::Const(self.pooled(x.to_bits()))),
+            Node::Param(i) => Some(Loc::Home(param(*i))),
+            _ => None,
+        }
+    }
+
+    /// The pool slot holding `bits`.
+    fn pooled(&mut self, bits: u64) -> DynamicLabel {
+        if let Some(&(_, l)) = self.pool.iter().find(|(b, _)| *b == bits) {
+            return l;
+        }
+        let l = self.ops.new_dynamic_label();
+        self.pool.push((bits, l));
+        l
     }
 
     /// `value at depth d = xmm<x>`
@@ -261,6 +322,7 @@ impl Emitter<'_> {
             Loc::Reg(r) if r == x => {}
             Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; movapd Rx(r), Rx(x)),
             Loc::Home(disp) => dynasm!(self.ops ; .arch x64 ; movsd [rbp + disp], Rx(x)),
+            Loc::Const(_) => unreachable!("depths never live in the pool"),
         }
     }
 
@@ -269,7 +331,7 @@ impl Emitter<'_> {
     fn reg(&mut self, d: usize, scratch: u8) -> u8 {
         match self.loc(d) {
             Loc::Reg(r) => r,
-            Loc::Home(_) => {
+            Loc::Home(_) | Loc::Const(_) => {
                 self.load(scratch, d);
                 scratch
             }
@@ -281,20 +343,44 @@ impl Emitter<'_> {
     fn target(&self, d: usize, scratch: u8) -> u8 {
         match self.loc(d) {
             Loc::Reg(r) => r,
-            Loc::Home(_) => scratch,
+            Loc::Home(_) | Loc::Const(_) => scratch,
         }
     }
 
-    /// `xmm<x> = bits` — `mov rax, imm64 ; movq xmm, rax` (or `xorpd` for +0).
+    /// `xmm<x> = bits` — `movsd xmm, [rip + pool]` (or `xorpd` for +0).
     fn constant(&mut self, x: u8, bits: u64) {
         if bits == 0 {
             dynasm!(self.ops ; .arch x64 ; xorpd Rx(x), Rx(x));
         } else {
-            dynasm!(self.ops
-                ; .arch x64
-                ; mov rax, QWORD bits as i64
-                ; movq Rx(x), rax
-            );
+            let l = self.pooled(bits);
+            dynasm!(self.ops ; .arch x64 ; movsd Rx(x), [=>l]);
+        }
+    }
+
+    /// `op xmm<t>, src` for the four IEEE operations.
+    fn arith(&mut self, op: Arith, t: u8, src: Loc) {
+        match (src, op) {
+            (Loc::Reg(r), Arith::Add) => dynasm!(self.ops ; .arch x64 ; addsd Rx(t), Rx(r)),
+            (Loc::Reg(r), Arith::Sub) => dynasm!(self.ops ; .arch x64 ; subsd Rx(t), Rx(r)),
+            (Loc::Reg(r), Arith::Mul) => dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), Rx(r)),
+            (Loc::Reg(r), Arith::Div) => dynasm!(self.ops ; .arch x64 ; divsd Rx(t), Rx(r)),
+            (Loc::Home(m), Arith::Add) => dynasm!(self.ops ; .arch x64 ; addsd Rx(t), [rbp + m]),
+            (Loc::Home(m), Arith::Sub) => dynasm!(self.ops ; .arch x64 ; subsd Rx(t), [rbp + m]),
+            (Loc::Home(m), Arith::Mul) => dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), [rbp + m]),
+            (Loc::Home(m), Arith::Div) => dynasm!(self.ops ; .arch x64 ; divsd Rx(t), [rbp + m]),
+            (Loc::Const(l), Arith::Add) => dynasm!(self.ops ; .arch x64 ; addsd Rx(t), [=>l]),
+            (Loc::Const(l), Arith::Sub) => dynasm!(self.ops ; .arch x64 ; subsd Rx(t), [=>l]),
+            (Loc::Const(l), Arith::Mul) => dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), [=>l]),
+            (Loc::Const(l), Arith::Div) => dynasm!(self.ops ; .arch x64 ; divsd Rx(t), [=>l]),
+        }
+    }
+
+    /// `ucomisd xmm<x>, src`
+    fn ucomisd(&mut self, x: u8, src: Loc) {
+        match src {
+            Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x), Rx(r)),
+            Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x), [rbp + m]),
+            Loc::Const(l) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x), [=>l]),
         }
     }
 
@@ -371,30 +457,22 @@ impl Emitter<'_> {
                 self.store(d, t);
             }
             Node::Arith(op, a, b) => {
-                let swapped = self.operands(a, b, d)?;
-                let (x, y) = if swapped { (d + 1, d) } else { (d, d + 1) };
                 // op a, b — always with `a` as the destination, so a NaN
-                // operand propagates exactly as in the interpreter.
-                let t = self.reg(x, S1);
-                match (self.loc(y), op) {
-                    (Loc::Reg(r), Arith::Add) => dynasm!(self.ops ; .arch x64 ; addsd Rx(t), Rx(r)),
-                    (Loc::Reg(r), Arith::Sub) => dynasm!(self.ops ; .arch x64 ; subsd Rx(t), Rx(r)),
-                    (Loc::Reg(r), Arith::Mul) => dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), Rx(r)),
-                    (Loc::Reg(r), Arith::Div) => dynasm!(self.ops ; .arch x64 ; divsd Rx(t), Rx(r)),
-                    (Loc::Home(m), Arith::Add) => {
-                        dynasm!(self.ops ; .arch x64 ; addsd Rx(t), [rbp + m])
-                    }
-                    (Loc::Home(m), Arith::Sub) => {
-                        dynasm!(self.ops ; .arch x64 ; subsd Rx(t), [rbp + m])
-                    }
-                    (Loc::Home(m), Arith::Mul) => {
-                        dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), [rbp + m])
-                    }
-                    (Loc::Home(m), Arith::Div) => {
-                        dynasm!(self.ops ; .arch x64 ; divsd Rx(t), [rbp + m])
-                    }
+                // operand propagates exactly as in the interpreter. A leaf
+                // `b` is used in place: `subsd xmm0, [rip + 1.0]`.
+                if let Some(src) = self.leaf(b) {
+                    self.expr(a, d)?;
+                    let t = self.reg(d, S1);
+                    self.arith(*op, t, src);
+                    self.store(d, t);
+                } else {
+                    let swapped = self.operands(a, b, d)?;
+                    let (x, y) = if swapped { (d + 1, d) } else { (d, d + 1) };
+                    let t = self.reg(x, S1);
+                    let src = self.loc(y);
+                    self.arith(*op, t, src);
+                    self.store(d, t);
                 }
-                self.store(d, t);
             }
             Node::Cmp(op, a, b) => {
                 self.expr(a, d)?;
@@ -413,6 +491,7 @@ impl Emitter<'_> {
                 match self.loc(y) {
                     Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), Rx(r), pred),
                     Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), [rbp + m], pred),
+                    Loc::Const(l) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), [=>l], pred),
                 }
                 self.constant(S2, ONE_BITS as u64);
                 dynasm!(self.ops ; .arch x64 ; andpd Rx(S1), Rx(S2));
@@ -582,10 +661,8 @@ impl Emitter<'_> {
     /// truthy (zero of either sign, or NaN: unordered sets ZF too).
     fn test_zero(&mut self, d: usize) {
         dynasm!(self.ops ; .arch x64 ; xorpd Rx(S2), Rx(S2));
-        match self.loc(d) {
-            Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(S2), Rx(r)),
-            Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(S2), [rbp + m]),
-        }
+        let src = self.loc(d);
+        self.ucomisd(S2, src);
     }
 
     /// Jumps to `target` when the truth of `node` equals `when`; falls
@@ -628,18 +705,28 @@ impl Emitter<'_> {
                 Ok(())
             }
             Node::Cmp(op, a, b) => {
-                self.expr(a, d)?;
-                self.expr(b, d + 1)?;
                 // ucomisd x, y then one jcc. `a < b` is tested as `b > a`
-                // so that "unordered" (CF=ZF=PF=1) is always false.
-                let (x, y) = match op {
-                    Cmp::Lt | Cmp::Le => (d + 1, d),
-                    _ => (d, d + 1),
+                // so that "unordered" (CF=ZF=PF=1) is always false. When
+                // the right-hand side `y` is a leaf it is used in place
+                // (`ucomisd xmm0, [rip + 2.0]`).
+                let (lhs, rhs) = match op {
+                    Cmp::Lt | Cmp::Le => (b, a),
+                    _ => (a, b),
                 };
-                let rx = self.reg(x, S1);
-                match self.loc(y) {
-                    Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(rx), Rx(r)),
-                    Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(rx), [rbp + m]),
+                if let Some(src) = self.leaf(rhs) {
+                    self.expr(lhs, d)?;
+                    let rx = self.reg(d, S1);
+                    self.ucomisd(rx, src);
+                } else {
+                    self.expr(a, d)?;
+                    self.expr(b, d + 1)?;
+                    let (x, y) = match op {
+                        Cmp::Lt | Cmp::Le => (d + 1, d),
+                        _ => (d, d + 1),
+                    };
+                    let rx = self.reg(x, S1);
+                    let src = self.loc(y);
+                    self.ucomisd(rx, src);
                 }
                 match (op, when) {
                     (Cmp::Gt | Cmp::Lt, true) => dynasm!(self.ops ; .arch x64 ; ja =>target),

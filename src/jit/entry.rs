@@ -52,27 +52,28 @@ pub struct Ctx {
 
 const _: () = assert!(std::mem::offset_of!(Ctx, floor) == CTX_FLOOR as usize);
 
-/// `extern "sysv64" fn(ctx, entry, args, argc) -> RtResult`
-type Trampoline = extern "sysv64" fn(*const Ctx, usize, *const f64, usize) -> RtResult;
+/// `extern "sysv64" fn(ctx, entry, args, argc, budget) -> RtResult`
+type Trampoline = extern "sysv64" fn(*const Ctx, usize, *const f64, usize, u64) -> RtResult;
 
 /// Machine code for the trampoline and the stub, assembled at offset 0;
 /// returns `(bytes, stub offset)`.
 pub fn glue(call_stub: usize) -> (Vec<u8>, usize) {
     let mut ops: VecAssembler<X64Relocation> = VecAssembler::new(0);
-    // Trampoline: fn(ctx: rdi, entry: rsi, args: rdx, argc: rcx) -> RtResult
-    //   push rbp ; mov rbp, rsp ; push r12 ; push rbx   (rsp is 16-aligned)
-    //   mov r12, rdi                                    (CTX)
+    // Trampoline: fn(ctx: rdi, entry: rsi, args: rdx, argc: rcx, budget: r8) -> RtResult
+    //   push rbp ; mov rbp, rsp ; push r12 ; push r13   (rsp is 16-aligned)
+    //   mov r12, rdi ; mov r13, r8                      (CTX, BUDGET)
     //   lea rax, [rcx*8 + 15] ; and rax, -16 ; sub rsp, rax
     //   copy args[0..argc] to [rsp], [rsp+8], ...
     //   call rsi                                        (eax status, xmm0 value)
-    //   lea rsp, [rbp - 16] ; pop rbx ; pop r12 ; pop rbp ; ret
+    //   lea rsp, [rbp - 16] ; pop r13 ; pop r12 ; pop rbp ; ret
     dynasm!(ops
         ; .arch x64
         ; push rbp
         ; mov rbp, rsp
         ; push r12
-        ; push rbx
+        ; push r13
         ; mov r12, rdi
+        ; mov r13, r8
         ; lea rax, [rcx * 8 + 15]
         ; and rax, -16
         ; sub rsp, rax
@@ -87,7 +88,7 @@ pub fn glue(call_stub: usize) -> (Vec<u8>, usize) {
         ; call rsi
         ; mov eax, eax
         ; lea rsp, [rbp - 16]
-        ; pop rbx
+        ; pop r13
         ; pop r12
         ; pop rbp
         ; ret
@@ -99,7 +100,7 @@ pub fn glue(call_stub: usize) -> (Vec<u8>, usize) {
     // [rsp] is the return address (it identifies the site) and the
     // arguments are above it.
     //   push rbp ; mov rbp, rsp
-    //   mov rdi, r12 ; mov rsi, [rbp + 8] ; lea rdx, [rbp + 16]
+    //   mov rdi, r12 ; mov rsi, [rbp + 8] ; lea rdx, [rbp + 16] ; mov rcx, r13
     //   call rt_call_stub ; pop rbp ; ret      (status in eax, value in xmm0)
     dynasm!(ops
         ; .arch x64
@@ -108,6 +109,7 @@ pub fn glue(call_stub: usize) -> (Vec<u8>, usize) {
         ; mov rdi, r12
         ; mov rsi, [rbp + 8]
         ; lea rdx, [rbp + 16]
+        ; mov rcx, r13
         ; mov rax, QWORD call_stub as i64
         ; call rax
         ; pop rbp
@@ -131,12 +133,15 @@ pub fn helpers() -> super::emit::Helpers {
     }
 }
 
-/// Runs generated code at `entry` with `args` through the trampoline.
+/// Runs generated code at `entry` with `args` through the trampoline;
+/// `budget` is how many more calls may nest (the entered function's own
+/// prologue takes one).
 pub fn enter(
     rt: &Runtime<'_>,
     trampoline: usize,
     entry: usize,
     args: &[f64],
+    budget: u64,
 ) -> Result<f64, Error> {
     let ctx = Ctx {
         floor: rt.guard.floor(),
@@ -146,7 +151,7 @@ pub fn enter(
     // and placed in executable code memory that lives as long as the Jit,
     // which `rt` borrows; its code follows the signature of `Trampoline`.
     let trampoline: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(trampoline) };
-    let result = trampoline(&ctx, entry, args.as_ptr(), args.len());
+    let result = trampoline(&ctx, entry, args.as_ptr(), args.len(), budget);
     match result.status as u32 {
         STATUS_OK => Ok(result.value),
         STATUS_STACK => Err(ErrorKind::RecursionTooDeep.into()),
@@ -212,7 +217,12 @@ extern "sysv64" fn rt_call_failed(ctx: *const Ctx, site: u32, status: u32) -> u6
 /// Entered from the stub: the call whose return address is `ret` has no
 /// direct target. Resolves the callee now (late binding), runs it in the
 /// right tier, and patches the call site when the callee has machine code.
-extern "sysv64" fn rt_call_stub(ctx: *const Ctx, ret: usize, args: *const f64) -> RtResult {
+extern "sysv64" fn rt_call_stub(
+    ctx: *const Ctx,
+    ret: usize,
+    args: *const f64,
+    budget: u64,
+) -> RtResult {
     // SAFETY: called only by the stub, with the CTX it was entered with.
     let rt = unsafe { runtime(ctx) };
     guarded(rt, || {
@@ -222,6 +232,6 @@ extern "sysv64" fn rt_call_stub(ctx: *const Ctx, ret: usize, args: *const f64) -
         // return address, which is where they are, and they stay there
         // until this call returns.
         let args = unsafe { std::slice::from_raw_parts(args, argc) };
-        rt.jit().call_through_stub(rt, ret, args)
+        rt.jit().call_through_stub(rt, ret, args, budget)
     })
 }

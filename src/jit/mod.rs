@@ -67,6 +67,8 @@ impl std::fmt::Debug for Jit {
 struct Code {
     addr: usize,
     len: usize,
+    /// Offset of the constant pool (instructions end there).
+    pool_at: usize,
     func: Weak<Function>,
     /// `rel32` addresses of the calls this code makes.
     calls: Vec<usize>,
@@ -260,9 +262,16 @@ impl Jit {
         self.pending.borrow_mut().take()
     }
 
-    /// Runs machine code at `entry`.
-    pub(crate) fn enter(&self, rt: &Runtime<'_>, entry: usize, args: &[f64]) -> Result<f64, Error> {
-        entry::enter(rt, self.trampoline, entry, args)
+    /// Runs machine code at `entry`; `budget` is how many more calls may
+    /// nest, counting the one entered.
+    pub(crate) fn enter(
+        &self,
+        rt: &Runtime<'_>,
+        entry: usize,
+        args: &[f64],
+        budget: u64,
+    ) -> Result<f64, Error> {
+        entry::enter(rt, self.trampoline, entry, args, budget)
     }
 
     /// The machine code to run for a call of `f` now, compiling it first
@@ -320,6 +329,7 @@ impl Jit {
     pub fn listing(&self, f: &Function, name_of: &dyn Fn(Sym) -> String) -> Option<String> {
         let (addr, bytes) = self.code_bytes(f)?;
         let state = self.state.borrow();
+        let pool_at = state.code.get(&f.id).map_or(bytes.len(), |c| c.pool_at);
         let natives = native_names(self);
         let annotate = |ip: usize, len: usize| -> Option<String> {
             if len == 5 && bytes[ip - addr] == CALL_REL32 {
@@ -339,7 +349,19 @@ impl Jit {
             }
             None
         };
-        Some(disasm::listing(addr, &bytes, &annotate))
+        let mut text = disasm::listing(addr, &bytes[..pool_at], &annotate);
+        // The constant pool: data, not instructions.
+        for (i, chunk) in bytes[pool_at..].chunks_exact(8).enumerate() {
+            let raw = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            let at = addr + pool_at + 8 * i;
+            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02X}")).collect();
+            text.push_str(&format!(
+                "{at:016X}  {:<30} .f64    {}  ; constant\n",
+                hex.join(" "),
+                crate::number::format(f64::from_bits(raw))
+            ));
+        }
+        Some(text)
     }
 
     /// Compiles `f`, places it, links its calls, and patches every call
@@ -415,6 +437,7 @@ impl Jit {
             Code {
                 addr,
                 len: code.len(),
+                pool_at: emitted.pool_at,
                 func: Rc::downgrade(f),
                 calls,
                 sites: made,
@@ -574,6 +597,7 @@ impl Jit {
         rt: &Runtime<'_>,
         ret: usize,
         args: &[f64],
+        budget: u64,
     ) -> Result<f64, Error> {
         let rel32_at = ret - 4;
         let (sym, span, source) = {
@@ -597,6 +621,10 @@ impl Jit {
                 expected: f.arity(),
                 got: args.len(),
             }));
+        }
+        // The call budget, as the callee's prologue would check it.
+        if budget == 0 {
+            return Err(at(ErrorKind::RecursionTooDeep));
         }
         rt.guard.check().map_err(at)?;
         f.tier.stub_entries.set(f.tier.stub_entries.get() + 1);
@@ -622,13 +650,19 @@ impl Jit {
                         callee: describe(&f),
                     });
                 }
-                self.enter(rt, entry, args)
+                self.enter(rt, entry, args, budget)
             }
             None => {
+                // Interpreted, this call is one more frame deep than its
+                // machine-code caller.
+                let depth = crate::engine::MAX_CALL_DEPTH - budget + 1;
+                let saved = rt.depth.replace(depth);
                 let mut stack = args.to_vec();
-                Interp::new(rt, &mut stack)
+                let result = Interp::new(rt, &mut stack)
                     .eval(&f.body, 0)
-                    .map_err(|e| e.in_source(&f.source))
+                    .map_err(|e| e.in_source(&f.source));
+                rt.depth.set(saved);
+                result
             }
         };
         result.map_err(|e| match e.span {
