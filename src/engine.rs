@@ -599,6 +599,32 @@ impl Engine {
         }
     }
 
+    /// Drops the machine code of the function `name` (sending its patched
+    /// call sites back to the stub) and compiles it again; returns the
+    /// compile time. For benchmarks of code generation, placement and
+    /// linkage.
+    #[cfg(target_arch = "x86_64")]
+    pub fn recompile(&mut self, name: &str) -> Result<std::time::Duration, Error> {
+        self.make_jit()?;
+        let f = match self.ns.lookup(name).map(|s| self.ns.slot(s)) {
+            Some(Slot::Func(f)) => f.clone(),
+            _ => return Err(ErrorKind::UnknownFunction(name.into()).into()),
+        };
+        let rt = Runtime {
+            ns: &self.ns,
+            options: &self.options,
+            jit: self.jit.as_ref(),
+            guard: self.guard,
+            hot_at: self.hot_at(),
+            depth: Cell::new(0),
+        };
+        let jit = rt.jit();
+        jit.invalidate(&f);
+        jit.ensure_compiled(&rt, &f)
+            .map_err(|why| Error::from(ErrorKind::Unsupported(why)))?;
+        Ok(jit.code_info(&f).map(|c| c.compile_time).unwrap_or_default())
+    }
+
     /// Statistics for every user function, in order of definition.
     pub fn function_stats(&self) -> Vec<FunctionStats> {
         self.ns
