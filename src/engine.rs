@@ -504,7 +504,13 @@ impl Engine {
 
     /// Runs `f` with `args` in the tier it runs in now.
     fn invoke(&self, f: &Rc<Function>, args: &[f64]) -> Result<f64, Error> {
-        let rt = Runtime {
+        let rt = self.runtime();
+        rt.call(f, args)
+    }
+
+    /// What an evaluation borrows from the engine.
+    fn runtime(&self) -> Runtime<'_> {
+        Runtime {
             ns: &self.ns,
             options: &self.options,
             #[cfg(target_arch = "x86_64")]
@@ -512,8 +518,7 @@ impl Engine {
             guard: self.guard,
             hot_at: self.hot_at(),
             depth: Cell::new(0),
-        };
-        rt.call(f, args)
+        }
     }
 
     fn hot_at(&self) -> u64 {
@@ -558,14 +563,7 @@ impl Engine {
                     return Err(ErrorKind::UnknownFunction(name.to_string()).into());
                 }
             }
-            let rt = Runtime {
-                ns: &self.ns,
-                options: &self.options,
-                jit: self.jit.as_ref(),
-                guard: self.guard,
-                hot_at: self.hot_at(),
-                depth: Cell::new(0),
-            };
+            let rt = self.runtime();
             let jit = rt.jit();
             let mut out = String::new();
             for f in &funcs {
@@ -610,14 +608,7 @@ impl Engine {
             Some(Slot::Func(f)) => f.clone(),
             _ => return Err(ErrorKind::UnknownFunction(name.into()).into()),
         };
-        let rt = Runtime {
-            ns: &self.ns,
-            options: &self.options,
-            jit: self.jit.as_ref(),
-            guard: self.guard,
-            hot_at: self.hot_at(),
-            depth: Cell::new(0),
-        };
+        let rt = self.runtime();
         let jit = rt.jit();
         jit.invalidate(&f);
         jit.ensure_compiled(&rt, &f)
