@@ -1,1 +1,184 @@
-fn main(){}
+//! Tier benchmarks: each group runs one workload natively in Rust and then
+//! through the engine in every tier listed in [`TIERS`].
+//!
+//! Run with `cargo bench --bench eval` (add `-- --warm-up-time 1
+//! --measurement-time 3` for a quick pass). To add a tier, add a row to
+//! [`TIERS`]; every group picks it up.
+//!
+//! On a shared machine, set `EXPRJIT_BENCH_CPU=1` to measure the CPU time
+//! of the benchmarking thread instead of wall-clock time, so that time the
+//! thread spends descheduled behind other jobs is not counted.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, Criterion};
+use exprjit::lower::{self, Node};
+use exprjit::{Engine, Mode, Options};
+
+/// Every tier the engine offers, as the row name criterion reports.
+/// `jit` and `tiered` run the interpreter until the JIT lands.
+const TIERS: &[(&str, Mode)] = &[
+    ("interp", Mode::Interp),
+    ("jit", Mode::Jit),
+    ("tiered", Mode::Tiered),
+];
+
+/// Wall-clock time, or with `EXPRJIT_BENCH_CPU=1` the thread's CPU time.
+struct Clock {
+    cpu: bool,
+    epoch: Instant,
+}
+
+impl Clock {
+    fn from_env() -> Clock {
+        Clock {
+            cpu: std::env::var_os("EXPRJIT_BENCH_CPU").is_some_and(|v| v != "0"),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        if !self.cpu {
+            return self.epoch.elapsed();
+        }
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+        // constant the kernel knows.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+}
+
+impl Measurement for Clock {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        self.now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        self.now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
+    }
+}
+
+fn engine(mode: Mode) -> Engine {
+    Engine::with_options(Options {
+        mode,
+        ..Options::default()
+    })
+}
+
+// ---------------------------------------------------------------------------
+// fib(20): user-function calls, comparisons, conditionals.
+
+const FIB_DEF: &str = "fib(n) = n < 2 ? n : fib(n-1) + fib(n-2)";
+const FIB_N: f64 = 20.0;
+
+/// The same algorithm as `FIB_DEF`, on `f64`, in Rust.
+fn fib_native(n: f64) -> f64 {
+    if n < 2.0 {
+        n
+    } else {
+        fib_native(n - 1.0) + fib_native(n - 2.0)
+    }
+}
+
+fn fib(c: &mut Criterion<Clock>) {
+    let want = fib_native(FIB_N);
+    let mut group = c.benchmark_group("fib20");
+    group.bench_function("native", |b| b.iter(|| fib_native(black_box(FIB_N))));
+    for &(name, mode) in TIERS {
+        let mut e = engine(mode);
+        e.eval(FIB_DEF).expect("fib defines");
+        let got = e.call("fib", &[FIB_N]).expect("fib runs");
+        assert_eq!(got.to_bits(), want.to_bits(), "fib(20) in {name}");
+        group.bench_function(name, |b| {
+            b.iter(|| e.call("fib", black_box(&[FIB_N])).unwrap())
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// A 20-node formula over x and y, through the expression handle.
+
+/// 20 nodes after lowering (checked below): 4 built-in calls (sqrt, sin,
+/// cos, `^`), 6 arithmetic operators, 10 leaves.
+const FORMULA: &str = "sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x^2)";
+const FORMULA_NODES: usize = 20;
+const X: f64 = 0.7;
+const Y: f64 = 1.3;
+
+/// `FORMULA` in Rust, calling the very built-ins the tiers call, so the
+/// comparison is of evaluation overhead, not of libm. rustc turns
+/// `pow(x, 2.0)` into `x * x`, which the tiers may not do.
+fn formula_native(x: f64, y: f64) -> f64 {
+    use exprjit::builtins::{cos, pow, sin, sqrt};
+    sqrt(x * x + y * y) * sin(x) + cos(y) / (1.0 + pow(x, 2.0))
+}
+
+/// `formula_native` with the exponent hidden from rustc, so that it calls
+/// `pow` as the tiers do: the same work, done natively.
+fn formula_native_pow(x: f64, y: f64, two: f64) -> f64 {
+    use exprjit::builtins::{cos, pow, sin, sqrt};
+    sqrt(x * x + y * y) * sin(x) + cos(y) / (1.0 + pow(x, two))
+}
+
+fn count_nodes(node: &Node) -> usize {
+    1 + node.children().into_iter().map(count_nodes).sum::<usize>()
+}
+
+fn formula(c: &mut Criterion<Clock>) {
+    let params = ["x".to_string(), "y".to_string()];
+    let ast = exprjit::syntax::parse_expr(FORMULA).expect("formula parses");
+    let lowered = lower::lower(&ast, &params, &mut exprjit::engine::Namespace::default())
+        .expect("formula lowers");
+    assert_eq!(count_nodes(&lowered), FORMULA_NODES, "{lowered}");
+
+    let want = formula_native(X, Y);
+    let mut group = c.benchmark_group("formula20");
+    group.bench_function("native", |b| {
+        b.iter(|| formula_native(black_box(X), black_box(Y)))
+    });
+    assert_eq!(formula_native_pow(X, Y, 2.0).to_bits(), want.to_bits());
+    group.bench_function("native-pow-call", |b| {
+        b.iter(|| formula_native_pow(black_box(X), black_box(Y), black_box(2.0)))
+    });
+    for &(name, mode) in TIERS {
+        let mut e = engine(mode);
+        let h = e
+            .compile_expr(FORMULA, &["x", "y"])
+            .expect("formula compiles");
+        let got = e.eval_handle(&h, &[X, Y]).expect("formula runs");
+        assert_eq!(got.to_bits(), want.to_bits(), "formula in {name}");
+        group.bench_function(name, |b| {
+            b.iter(|| e.eval_handle(&h, black_box(&[X, Y])).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(Clock::from_env());
+    targets = fib, formula
+}
+criterion_main!(benches);
