@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Function, Runtime, Slot};
 use crate::error::{Error, ErrorKind, Source, Span};
-use crate::interp::Interp;
 use crate::lower::Sym;
 use emit::{EmitError, Helpers, SiteKind, Sites, STATUS_STACK};
 use memory::CodeMemory;
@@ -657,10 +656,7 @@ impl Jit {
                 // machine-code caller.
                 let depth = crate::engine::MAX_CALL_DEPTH - budget + 1;
                 let saved = rt.depth.replace(depth);
-                let mut stack = args.to_vec();
-                let result = Interp::new(rt, &mut stack)
-                    .eval(&f.body, 0)
-                    .map_err(|e| e.in_source(&f.source));
+                let result = rt.interpret(&f, args);
                 rt.depth.set(saved);
                 result
             }
