@@ -268,10 +268,9 @@ fn bench(runs: u32, threshold: Option<u32>, json: bool, program: Option<&str>) -
     } else {
         print!("{}", bench::table(&results));
         println!(
-            "\nmedian of {} runs of {} evaluations each; tiered threshold {}",
-            settings.runs,
-            results.first().map_or(0, |r| r.modes[0].evals),
-            settings.threshold
+            "\nper evaluation, median of {} runs (each as many evaluations as the \
+             interpreter does in ~100 ms); tiered threshold {}",
+            settings.runs, settings.threshold
         );
     }
     ExitCode::SUCCESS
