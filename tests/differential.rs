@@ -66,15 +66,29 @@ fn configs() -> Vec<(&'static str, Options)> {
                 ..base.clone()
             },
         ),
-        (
-            "tiered-2",
-            Options {
-                mode: Mode::Tiered,
-                threshold: 2,
-                ..base
-            },
-        ),
     ]
+    .into_iter()
+    // Tiered at thresholds 1, 2, 3 and 50, so promotion happens before the
+    // first call, during recursion, and late.
+    .chain(
+        [
+            ("tiered-1", 1),
+            ("tiered-2", 2),
+            ("tiered-3", 3),
+            ("tiered-50", 50),
+        ]
+        .map(|(name, threshold)| {
+            (
+                name,
+                Options {
+                    mode: Mode::Tiered,
+                    threshold,
+                    ..base.clone()
+                },
+            )
+        }),
+    )
+    .collect()
 }
 
 /// What running a program gave: the printed values, then the error that
