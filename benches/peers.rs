@@ -1,0 +1,429 @@
+//! exprjit next to the Rust expression evaluators a user would otherwise
+//! pick — fasteval, meval, evalexpr and exmex — and next to the same
+//! formula written in Rust. One criterion group per formula; every row
+//! evaluates the formula once per iteration, with `(x, y)` taken in turn
+//! from [`inputs`] so that nothing folds to a constant.
+//!
+//! `cargo bench --bench peers` (add `-- --warm-up-time 1
+//! --measurement-time 3` for a quick pass). The README's table of ratios
+//! comes from this file. As in `benches/eval.rs`, `EXPRJIT_BENCH_CPU=1`
+//! measures the benchmarking thread's CPU time instead of wall-clock time,
+//! for a shared machine.
+//!
+//! Each peer runs in its fastest documented mode, set up once outside the
+//! measured loop:
+//! - fasteval: the compiled `Instruction` with its `Slab`, variables served
+//!   by a closure namespace (`fasteval`) or, with the `unsafe-vars` feature,
+//!   read through registered pointers (`fasteval-unsafe-vars`);
+//! - meval: the `bind2` closure;
+//! - evalexpr: the precompiled `Node`, with a `Context` that answers `x`,
+//!   `y` and the three maths functions without hashing or allocating;
+//! - exmex: the parsed `FlatEx`, variables passed as a slice.
+//!
+//! Before anything is measured, setup checks every row against exprjit's
+//! interpreter on every input: exprjit's tiers must give the same bits, the
+//! peers and native Rust must agree to 1e-12 relative. Which rows are not
+//! bit-identical is printed on stderr.
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use evalexpr::{Context, EvalexprError, EvalexprResult, Value};
+use exmex::prelude::*;
+use exprjit::{Engine, ExprHandle, Mode, Options};
+use fasteval::{Compiler, Evaler};
+
+/// Wall-clock time, or with `EXPRJIT_BENCH_CPU=1` the thread's CPU time
+/// (the same clock as `benches/eval.rs`).
+struct Clock {
+    cpu: bool,
+    epoch: Instant,
+}
+
+impl Clock {
+    fn from_env() -> Clock {
+        Clock {
+            cpu: std::env::var_os("EXPRJIT_BENCH_CPU").is_some_and(|v| v != "0"),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        if !self.cpu {
+            return self.epoch.elapsed();
+        }
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+        // constant the kernel knows.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+}
+
+impl Measurement for Clock {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        self.now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        self.now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
+    }
+}
+
+/// Inputs, used in turn: 16 points, none of them special.
+fn inputs() -> [(f64, f64); 16] {
+    std::array::from_fn(|i| {
+        let i = i as f64;
+        (0.25 + i * 0.5, 3.0 - i * 0.25)
+    })
+}
+
+/// One formula, spelled for every evaluator.
+struct Formula {
+    /// The criterion group.
+    group: &'static str,
+    exprjit: &'static str,
+    native: fn(f64, f64) -> f64,
+    /// fasteval has no `sqrt`: `a^0.5` stands in for `sqrt(a)`.
+    fasteval: &'static str,
+    meval: &'static str,
+    /// evalexpr names its maths functions `math::…`; float literals keep
+    /// every operation in floating point.
+    evalexpr: &'static str,
+    exmex: &'static str,
+}
+
+/// `exprjit::bench::FORMULA` in Rust, as written: rustc turns
+/// `powf(y, 2.0)` into `y * y`.
+fn formula_native(x: f64, y: f64) -> f64 {
+    (x * x + y * y).sqrt() * x.sin() + y.cos() / (1.0 + x * x) - 3.5 * x + y.powf(2.0) - x * y / 7.0
+}
+
+const POLY: &str = "x*x*x - 2*x*x*y + 3*x*y*y - 4*y*y*y + 5*x - 6*y + 7";
+
+fn poly_native(x: f64, y: f64) -> f64 {
+    x * x * x - 2.0 * x * x * y + 3.0 * x * y * y - 4.0 * y * y * y + 5.0 * x - 6.0 * y + 7.0
+}
+
+fn formulas() -> [Formula; 2] {
+    [
+        Formula {
+            group: "peers/formula20",
+            exprjit: exprjit::bench::FORMULA,
+            native: formula_native,
+            fasteval: "(x*x + y*y)^0.5 * sin(x) + cos(y) / (1 + x*x) - 3.5*x + y^2 - x*y/7",
+            meval: exprjit::bench::FORMULA,
+            evalexpr: "math::sqrt(x*x + y*y) * math::sin(x) + math::cos(y) / (1.0 + x*x) \
+                       - 3.5*x + y^2.0 - x*y/7.0",
+            exmex: exprjit::bench::FORMULA,
+        },
+        Formula {
+            group: "peers/poly",
+            exprjit: POLY,
+            native: poly_native,
+            fasteval: POLY,
+            meval: POLY,
+            evalexpr: "x*x*x - 2.0*x*x*y + 3.0*x*y*y - 4.0*y*y*y + 5.0*x - 6.0*y + 7.0",
+            exmex: POLY,
+        },
+    ]
+}
+
+/// An evalexpr context holding just `x` and `y`, which also serves the
+/// formula's maths functions itself: evalexpr's own fallback to its
+/// built-ins goes through an error that allocates the function's name.
+struct XyContext {
+    x: Value,
+    y: Value,
+}
+
+impl Context for XyContext {
+    fn get_value(&self, identifier: &str) -> Option<&Value> {
+        match identifier {
+            "x" => Some(&self.x),
+            "y" => Some(&self.y),
+            _ => None,
+        }
+    }
+
+    fn call_function(&self, identifier: &str, argument: &Value) -> EvalexprResult<Value> {
+        let f: fn(f64) -> f64 = match identifier {
+            "math::sqrt" => f64::sqrt,
+            "math::sin" => f64::sin,
+            "math::cos" => f64::cos,
+            _ => {
+                return Err(EvalexprError::FunctionIdentifierNotFound(
+                    identifier.to_string(),
+                ))
+            }
+        };
+        Ok(Value::Float(f(argument.as_number()?)))
+    }
+
+    fn are_builtin_functions_disabled(&self) -> bool {
+        false
+    }
+
+    fn set_builtin_functions_disabled(&mut self, disabled: bool) -> EvalexprResult<()> {
+        if disabled {
+            Err(EvalexprError::CustomMessage(
+                "XyContext keeps evalexpr's built-ins".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// An engine in `mode` with a handle on `text` over `x, y`, hot: in jit
+/// and tiered mode (tiered warmed past its threshold) the handle has
+/// machine code before anything is measured.
+fn exprjit_handle(mode: Mode, text: &str) -> (Engine, ExprHandle) {
+    let mut engine = Engine::with_options(Options {
+        mode,
+        ..Options::default()
+    });
+    let handle = engine.compile_expr(text, &["x", "y"]).expect("compiles");
+    let warm = match mode {
+        Mode::Interp | Mode::Jit => 1,
+        Mode::Tiered => u64::from(engine.options().threshold) + 16,
+    };
+    let xs = inputs();
+    for i in 0..warm {
+        let (x, y) = xs[i as usize % xs.len()];
+        engine.eval_handle(&handle, &[x, y]).expect("runs");
+    }
+    let compiled = engine.handle_stats(&handle).code.is_some();
+    assert_eq!(compiled, mode != Mode::Interp, "{mode:?}: machine code");
+    (engine, handle)
+}
+
+/// Compares a row's values with exprjit's: the same bits, or within
+/// 1e-12 relative (then reported on stderr).
+fn check(group: &str, row: &str, want: &[f64], got: &[f64], exact: bool) {
+    let mut worst = 0.0f64;
+    let mut differ = 0;
+    for (&w, &g) in want.iter().zip(got) {
+        if w.to_bits() != g.to_bits() {
+            differ += 1;
+            let rel = ((g - w) / w).abs();
+            // NaN (a NaN value, or 0/0) counts as the worst error.
+            worst = if rel.is_nan() {
+                f64::INFINITY
+            } else {
+                worst.max(rel)
+            };
+        }
+    }
+    assert!(
+        !exact || differ == 0,
+        "{group}/{row}: {differ} of {} values differ from exprjit interp",
+        want.len()
+    );
+    assert!(
+        worst <= 1e-12,
+        "{group}/{row}: relative error {worst:e} from exprjit interp"
+    );
+    if differ == 0 {
+        eprintln!(
+            "{group}/{row}: bit-identical to exprjit on {} inputs",
+            want.len()
+        );
+    } else {
+        eprintln!(
+            "{group}/{row}: {differ} of {} values differ from exprjit, worst relative error {worst:.1e}",
+            want.len()
+        );
+    }
+}
+
+/// Benches `eval` as row `name`, cycling through the inputs.
+fn row(g: &mut BenchmarkGroup<'_, Clock>, name: &str, mut eval: impl FnMut(f64, f64) -> f64) {
+    let xs = inputs();
+    let mut i = 0usize;
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let (x, y) = black_box(xs[i % xs.len()]);
+            i = i.wrapping_add(1);
+            eval(x, y)
+        })
+    });
+}
+
+fn bench_formula(c: &mut Criterion<Clock>, f: &Formula) {
+    let xs = inputs();
+    let values = |eval: &mut dyn FnMut(f64, f64) -> f64| -> Vec<f64> {
+        xs.iter().map(|&(x, y)| eval(x, y)).collect()
+    };
+
+    // exprjit, the reference: its interpreter defines the value.
+    let tiers: Vec<(&str, Engine, ExprHandle)> = [
+        ("exprjit-interp", Mode::Interp),
+        ("exprjit-jit", Mode::Jit),
+        ("exprjit-tiered", Mode::Tiered),
+    ]
+    .into_iter()
+    .map(|(name, mode)| {
+        let (e, h) = exprjit_handle(mode, f.exprjit);
+        (name, e, h)
+    })
+    .collect();
+    let (_, e, h) = &tiers[0];
+    let want = values(&mut |x, y| e.eval_handle(h, &[x, y]).unwrap());
+    for (name, e, h) in &tiers[1..] {
+        let got = values(&mut |x, y| e.eval_handle(h, &[x, y]).unwrap());
+        check(f.group, name, &want, &got, true);
+    }
+    check(
+        f.group,
+        "native",
+        &want,
+        &values(&mut |x, y| (f.native)(x, y)),
+        false,
+    );
+
+    // fasteval, with a closure namespace.
+    let parser = fasteval::Parser::new();
+    let mut slab = fasteval::Slab::new();
+    let fe = parser
+        .parse(f.fasteval, &mut slab.ps)
+        .expect("fasteval parses")
+        .from(&slab.ps)
+        .compile(&slab.ps, &mut slab.cs);
+    let fasteval_eval = |x: f64, y: f64| {
+        let mut ns = |name: &str, _args: Vec<f64>| match name {
+            "x" => Some(x),
+            "y" => Some(y),
+            _ => None,
+        };
+        fe.eval(&slab, &mut ns).expect("fasteval evaluates")
+    };
+    check(
+        f.group,
+        "fasteval",
+        &want,
+        &values(&mut |x, y| fasteval_eval(x, y)),
+        false,
+    );
+
+    // fasteval, with unsafe variables: the compiled code reads `x` and `y`
+    // through pointers to these cells, registered before parsing.
+    let (ux, uy) = (Cell::new(0.0f64), Cell::new(0.0f64));
+    let mut uslab = fasteval::Slab::new();
+    // SAFETY: the pointers come from the cells' `UnsafeCell`s, so writing
+    // through `Cell::set` while fasteval holds them is allowed; the cells
+    // outlive `uslab` and every evaluation that reads them.
+    unsafe {
+        uslab.ps.add_unsafe_var("x".to_string(), &*ux.as_ptr());
+        uslab.ps.add_unsafe_var("y".to_string(), &*uy.as_ptr());
+    }
+    let ufe = parser
+        .parse(f.fasteval, &mut uslab.ps)
+        .expect("fasteval parses")
+        .from(&uslab.ps)
+        .compile(&uslab.ps, &mut uslab.cs);
+    let fasteval_unsafe_eval = |x: f64, y: f64| {
+        ux.set(x);
+        uy.set(y);
+        ufe.eval(&uslab, &mut fasteval::EmptyNamespace)
+            .expect("fasteval evaluates")
+    };
+    check(
+        f.group,
+        "fasteval-unsafe-vars",
+        &want,
+        &values(&mut |x, y| fasteval_unsafe_eval(x, y)),
+        false,
+    );
+
+    // meval's bound closure.
+    let me = f
+        .meval
+        .parse::<meval::Expr>()
+        .expect("meval parses")
+        .bind2("x", "y")
+        .expect("meval binds");
+    check(
+        f.group,
+        "meval",
+        &want,
+        &values(&mut |x, y| me(x, y)),
+        false,
+    );
+
+    // evalexpr's precompiled tree.
+    let ee = evalexpr::build_operator_tree(f.evalexpr).expect("evalexpr parses");
+    let evalexpr_eval = |x: f64, y: f64| {
+        let ctx = XyContext {
+            x: Value::Float(x),
+            y: Value::Float(y),
+        };
+        ee.eval_float_with_context(&ctx)
+            .expect("evalexpr evaluates")
+    };
+    check(
+        f.group,
+        "evalexpr",
+        &want,
+        &values(&mut |x, y| evalexpr_eval(x, y)),
+        false,
+    );
+
+    // exmex's flat expression; variables in alphabetical order.
+    let ex = exmex::parse::<f64>(f.exmex).expect("exmex parses");
+    assert_eq!(ex.var_names(), ["x", "y"]);
+    let exmex_eval = |x: f64, y: f64| ex.eval(&[x, y]).expect("exmex evaluates");
+    check(
+        f.group,
+        "exmex",
+        &want,
+        &values(&mut |x, y| exmex_eval(x, y)),
+        false,
+    );
+
+    let mut g = c.benchmark_group(f.group);
+    row(&mut g, "native", f.native);
+    for (name, e, h) in &tiers {
+        row(&mut g, name, |x, y| e.eval_handle(h, &[x, y]).unwrap());
+    }
+    row(&mut g, "fasteval", fasteval_eval);
+    row(&mut g, "fasteval-unsafe-vars", fasteval_unsafe_eval);
+    row(&mut g, "meval", &me);
+    row(&mut g, "evalexpr", evalexpr_eval);
+    row(&mut g, "exmex", exmex_eval);
+    g.finish();
+}
+
+fn peers(c: &mut Criterion<Clock>) {
+    for f in &formulas() {
+        bench_formula(c, f);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(Clock::from_env());
+    targets = peers
+}
+criterion_main!(benches);
