@@ -89,6 +89,11 @@ pub struct Tier {
     pub calls: Cell<u64>,
     /// Entry of its machine code, 0 while it has none.
     pub entry: Cell<usize>,
+    /// For pure expression handles (no calls, globals or failure sites):
+    /// an entry Rust may call directly, without the trampoline; 0 when none.
+    pub direct: Cell<usize>,
+    /// Is this an expression handle (which wants a direct entry)?
+    pub handle: Cell<bool>,
     /// Calls that reached it through the runtime stub.
     pub stub_entries: Cell<u64>,
     /// Compilation failed; it stays interpreted.
@@ -246,6 +251,12 @@ impl ExprHandle {
     /// The variables, in the order `eval_handle` takes their values.
     pub fn vars(&self) -> &[String] {
         &self.func.params
+    }
+
+    /// Does it run through the direct fast path (compiled, and pure: no
+    /// user calls, globals or failure sites)?
+    pub fn is_direct(&self) -> bool {
+        self.func.tier.direct.get() != 0
     }
 }
 
@@ -721,9 +732,9 @@ impl Engine {
         let body = lower::lower(&expr, &params, &mut self.ns).map_err(|e| e.in_source(&source))?;
         self.prepare()?;
         self.sweep();
-        Ok(ExprHandle {
-            func: Function::new("<expr>", params, body, source, None),
-        })
+        let func = Function::new("<expr>", params, body, source, None);
+        func.tier.handle.set(true);
+        Ok(ExprHandle { func })
     }
 
     /// Evaluates a compiled expression with one value per variable.
@@ -735,6 +746,14 @@ impl Engine {
                 got: values.len(),
             }
             .into());
+        }
+        // The fast path of a hot pure handle: one indirect call.
+        #[cfg(target_arch = "x86_64")]
+        {
+            let direct = handle.func.tier.direct.get();
+            if direct != 0 {
+                return Ok(crate::jit::entry::call_direct(direct, values));
+            }
         }
         self.invoke(&handle.func, values)
     }

@@ -193,3 +193,67 @@ fn expression_handles_are_promoted_like_functions() {
     );
     assert_eq!(e.eval_handle(&h, &[-0.5, 4.0]).unwrap(), -1.0);
 }
+
+#[test]
+fn hot_pure_handles_take_the_direct_path_and_agree_bit_for_bit() {
+    let formulas = [
+        exprjit::bench::FORMULA,
+        "x*x*x - 2*x*x*y + 3*x*y*y - 4*y*y*y + 5*x - 6*y + 7",
+        "x < y ? min(x, -0) : max(y, 0) % 3 ^ x",
+        "!x || y && sign(x - y) ? atan2(y, x) : -x",
+        "x",
+    ];
+    let values = [
+        0.0,
+        -0.0,
+        1.5,
+        -2.25,
+        1e308,
+        5e-324,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        3.0,
+    ];
+    let interp = Engine::with_options(Options {
+        mode: Mode::Interp,
+        ..Options::default()
+    });
+    for text in formulas {
+        let mut reference = Engine::with_options(interp.options().clone());
+        let r = reference.compile_expr(text, &["x", "y"]).unwrap();
+        for (mode, threshold) in [(Mode::Jit, 1), (Mode::Tiered, 3)] {
+            let mut e = Engine::with_options(Options {
+                mode,
+                threshold,
+                ..Options::default()
+            });
+            let h = e.compile_expr(text, &["x", "y"]).unwrap();
+            for &x in &values {
+                for &y in &values {
+                    let want = reference.eval_handle(&r, &[x, y]).unwrap();
+                    let got = e.eval_handle(&h, &[x, y]).unwrap();
+                    let same = want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan());
+                    assert!(same, "{text} at ({x}, {y}) in {mode:?}: {got} vs {want}");
+                }
+            }
+            assert!(h.is_direct(), "{text}: a hot pure handle is direct");
+            assert_eq!(
+                e.eval_handle(&h, &[1.0]).unwrap_err().kind.to_string(),
+                "expression expects 2 arguments, got 1"
+            );
+        }
+    }
+    // A handle that reads a global is not pure: it keeps the full path and
+    // still sees the global's current value.
+    let mut e = Engine::with_options(Options {
+        mode: Mode::Jit,
+        ..Options::default()
+    });
+    e.eval("k = 2").unwrap();
+    let h = e.compile_expr("x * k", &["x"]).unwrap();
+    assert_eq!(e.eval_handle(&h, &[3.0]).unwrap(), 6.0);
+    assert!(!h.is_direct());
+    e.eval("k = 5").unwrap();
+    assert_eq!(e.eval_handle(&h, &[3.0]).unwrap(), 15.0);
+}

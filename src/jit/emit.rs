@@ -758,6 +758,67 @@ impl Emitter<'_> {
     }
 }
 
+/// Can `node` run without the runtime: no user calls, no global reads, no
+/// failure sites? Such code cannot fail, so it may be entered directly.
+pub fn is_pure(node: &Node, guard: &StackGuard) -> bool {
+    if guard.check().is_err() {
+        return false;
+    }
+    match node {
+        Node::Call(..) | Node::Global(..) | Node::Fail(..) => false,
+        _ => node.children().into_iter().all(|c| is_pure(c, guard)),
+    }
+}
+
+/// The direct entry of a pure function of `arity` parameters whose code is
+/// at `body`: an ordinary `extern "sysv64" fn(args: *const f64) -> f64`
+/// that Rust calls without the trampoline (the expression handle's fast
+/// path). The body's prologue still checks the stack floor and the call
+/// budget, so the wrapper points `CTX` at a zero floor and gives a budget of
+/// one; a pure body makes no call that could use either.
+///
+///   push rbp ; mov rbp, rsp ; push r12 ; push r13
+///   lea r12, [rip + zero] ; mov r13, 1
+///   sub rsp, ARGS                      (16-aligned)
+///   mov rax, [rdi + 8i] ; mov [rsp + 8i], rax     for each argument
+///   mov rax, BODY ; call rax           (value in xmm0; status is always 0)
+///   lea rsp, [rbp - 16] ; pop r13 ; pop r12 ; pop rbp ; ret
+pub fn direct_entry(arity: usize, body: usize) -> Result<Vec<u8>, EmitError> {
+    let mut ops: VecAssembler<X64Relocation> = VecAssembler::new(0);
+    let zero = ops.new_dynamic_label();
+    let args = i32::try_from((8 * arity).next_multiple_of(16))
+        .map_err(|_| EmitError::Limit(ErrorKind::TooManyParameters(arity)))?;
+    dynasm!(ops
+        ; .arch x64
+        ; push rbp
+        ; mov rbp, rsp
+        ; push r12
+        ; push r13
+        ; lea r12, [=>zero]
+        ; mov r13, 1
+        ; sub rsp, args
+    );
+    for i in 0..arity {
+        let disp = 8 * i as i32;
+        dynasm!(ops ; .arch x64 ; mov rax, [rdi + disp] ; mov [rsp + disp], rax);
+    }
+    dynasm!(ops
+        ; .arch x64
+        ; mov rax, QWORD body as i64
+        ; call rax
+        ; lea rsp, [rbp - 16]
+        ; pop r13
+        ; pop r12
+        ; pop rbp
+        ; ret
+        ; .align 8, 0xCC
+        ; =>zero
+        ; .u64 0
+    );
+    ops.finalize()
+        .map_err(|e| EmitError::Assembler(e.to_string()))
+}
+
 /// What codegen needs to know about a subtree before emitting it.
 #[derive(Clone, Copy, Default)]
 struct Flags {

@@ -162,6 +162,24 @@ pub fn enter(
     }
 }
 
+/// `extern "sysv64" fn(args) -> f64`: a pure function's direct entry.
+type Direct = extern "sysv64" fn(*const f64) -> f64;
+
+/// Calls the direct entry of a pure function with `args`.
+///
+/// The caller passes an entry made by `emit::direct_entry` for a function of
+/// exactly `args.len()` parameters, whose code lives as long as the
+/// function's `Tier::direct` holds it (code is freed only after that is
+/// reset, between statements).
+pub fn call_direct(entry: usize, args: &[f64]) -> f64 {
+    // SAFETY: per the contract above, `entry` is placed, executable code
+    // with the `Direct` signature that reads `args.len()` values from the
+    // pointer and touches nothing else of ours; a pure body cannot fail or
+    // re-enter the runtime.
+    let f: Direct = unsafe { std::mem::transmute::<usize, Direct>(entry) };
+    f(args.as_ptr())
+}
+
 /// Recovers the runtime from the context generated code passes back.
 ///
 /// # Safety

@@ -68,6 +68,8 @@ struct Code {
     len: usize,
     /// Offset of the constant pool (instructions end there).
     pool_at: usize,
+    /// The direct entry of a pure function: its block.
+    direct: Option<(usize, usize)>,
     func: Weak<Function>,
     /// `rel32` addresses of the calls this code makes.
     calls: Vec<usize>,
@@ -437,6 +439,7 @@ impl Jit {
                 addr,
                 len: code.len(),
                 pool_at: emitted.pool_at,
+                direct: None,
                 func: Rc::downgrade(f),
                 calls,
                 sites: made,
@@ -450,6 +453,19 @@ impl Jit {
             }
         }
         f.tier.entry.set(addr);
+        // A pure expression handle also gets a direct entry (its fast path).
+        if f.tier.handle.get() && emit::is_pure(&f.body, &crate::stack::StackGuard::here()) {
+            if let Ok(bytes) = emit::direct_entry(f.arity(), addr) {
+                if let Some(at) = state.mem.alloc(bytes.len()) {
+                    if state.mem.write(at, &bytes).is_ok() {
+                        if let Some(c) = state.code.get_mut(&f.id) {
+                            c.direct = Some((at, bytes.len()));
+                        }
+                        f.tier.direct.set(at);
+                    }
+                }
+            }
+        }
         // Eager patching: sites in other code that name this function and
         // still go through the stub now call it directly.
         let mut patched = Vec::new();
@@ -510,6 +526,7 @@ impl Jit {
         }
         let freed = state.free_code(f.id);
         f.tier.entry.set(0);
+        f.tier.direct.set(0);
         drop(state);
         self.event(JitEvent::Invalidated {
             function: describe(f),
@@ -848,8 +865,13 @@ impl State {
         }
         self.release_sites(&code.sites);
         // Nothing calls it (its callers were unpatched or are being freed),
-        // and no frame is in it (we run between statements).
+        // and no frame is in it (we run between statements). Its direct
+        // entry goes with it; the function's `Tier` was reset by the caller
+        // or the function is gone.
         let _ = self.mem.free(code.addr, code.len);
+        if let Some((at, len)) = code.direct {
+            let _ = self.mem.free(at, len);
+        }
         code.len
     }
 }
