@@ -401,8 +401,7 @@ impl Jit {
         // name's current binding with machine code (or is `f` itself), else
         // to the stub.
         let mut code = emitted.code;
-        let mut calls = Vec::with_capacity(emitted.calls.len());
-        let mut direct = Vec::new();
+        let mut linked = Vec::with_capacity(emitted.calls.len());
         for reloc in &emitted.calls {
             let rel32_at = addr + reloc.rel32_at;
             let (target, target_id) = match rt.ns.slot(reloc.sym) {
@@ -412,26 +411,36 @@ impl Jit {
                 }
                 _ => (self.stub, None),
             };
-            let rel = rel32(rel32_at, target).ok_or("call out of rel32 range")?;
+            let Some(rel) = rel32(rel32_at, target) else {
+                state.release_sites(&made);
+                let _ = state.mem.free(addr, code.len());
+                return Err("call out of rel32 range".into());
+            };
             code[reloc.rel32_at..reloc.rel32_at + 4].copy_from_slice(&rel.to_le_bytes());
-            state.call_sites.insert(
-                rel32_at,
-                CallSite {
-                    sym: reloc.sym,
-                    argc: reloc.argc,
-                    site: reloc.site,
-                    target: target_id,
-                    owner: f.id,
-                },
-            );
-            state.by_sym.entry(reloc.sym).or_default().push(rel32_at);
-            calls.push(rel32_at);
-            if let Some(id) = target_id {
-                direct.push((id, rel32_at));
-            }
+            let site = CallSite {
+                sym: reloc.sym,
+                argc: reloc.argc,
+                site: reloc.site,
+                target: target_id,
+                owner: f.id,
+            };
+            linked.push((rel32_at, site));
         }
         if let Err(e) = state.mem.write(addr, &code) {
+            state.release_sites(&made);
             return Err(format!("cannot write code memory: {e}"));
+        }
+        // Only placed code is on the books: a failure above leaves no
+        // record pointing into a block that holds no code.
+        let mut calls = Vec::with_capacity(linked.len());
+        let mut direct = Vec::new();
+        for (rel32_at, site) in linked {
+            state.by_sym.entry(site.sym).or_default().push(rel32_at);
+            if let Some(id) = site.target {
+                direct.push((id, rel32_at));
+            }
+            state.call_sites.insert(rel32_at, site);
+            calls.push(rel32_at);
         }
         state.code.insert(
             f.id,
@@ -477,8 +486,11 @@ impl Jit {
                     let cs = &state.call_sites[&rel32_at];
                     if cs.target.is_none() && cs.argc == f.arity() {
                         let owner = cs.owner;
-                        state.patch(rel32_at, self.stub, addr, f.id)?;
-                        patched.push((rel32_at, owner));
+                        // A site that fails its byte check stays on the
+                        // stub, which still reaches this function.
+                        if state.patch(rel32_at, self.stub, addr, f.id).is_ok() {
+                            patched.push((rel32_at, owner));
+                        }
                     }
                 }
             }
