@@ -146,10 +146,7 @@ fn dispatch(cli: Cli) -> ExitCode {
                 return code;
             }
             match engine.asm_listing(None) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
+                Ok(text) => emit(&text),
                 Err(e) => report(&e),
             }
         }
@@ -264,16 +261,30 @@ fn bench(runs: u32, threshold: Option<u32>, json: bool, program: Option<&str>) -
     }
     bar.finish_and_clear();
     if json {
-        println!("{}", bench::json(&results));
+        emit(&format!("{}\n", bench::json(&results)))
     } else {
-        print!("{}", bench::table(&results));
-        println!(
-            "\nper evaluation, median of {} runs (each as many evaluations as the \
-             interpreter does in ~100 ms); tiered threshold {}",
-            settings.runs, settings.threshold
-        );
+        emit(&format!(
+            "{}\nper evaluation, median of {} runs (each as many evaluations as the \
+             interpreter does in ~100 ms); tiered threshold {}\n",
+            bench::table(&results),
+            settings.runs,
+            settings.threshold
+        ))
     }
-    ExitCode::SUCCESS
+}
+
+/// Writes `text` to stdout. A closed pipe (`exprjit bench | head`) is not
+/// an error worth a panic: the reader has what it wanted.
+fn emit(text: &str) -> ExitCode {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

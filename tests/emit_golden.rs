@@ -208,27 +208,27 @@ const CASES: &[Case] = &[
         body: "2.5",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x34
-              25: sub r13, 1
-              29: jb 0x34
-              35: movsd xmm0, [0x40]
-              44: add r13, 1
-              48: xor eax, eax
-              50: leave
-              51: ret
-              52: mov eax, 2
-              57: leave
-              58: ret
-              59: leave
-              60: ret
-              61: int3
-              62: int3
-              63: int3
-              64: .f64 2.5
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x36
+              21: sub r13, 1
+              25: jb 0x36
+              31: movsd xmm0, [0x50]
+              40: add r13, 1
+              44: xor eax, eax
+              46: add rsp, 0x18
+              53: ret
+              54: mov eax, 2
+              59: add rsp, 0x18
+              66: ret
+              67: add rsp, 0x18
+              74: ret
+              75: int3
+              76: int3
+              77: int3
+              78: int3
+              79: int3
+              80: .f64 2.5
         ",
     },
     Case {
@@ -237,23 +237,21 @@ const CASES: &[Case] = &[
         body: "0",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x30
-              25: sub r13, 1
-              29: jb 0x30
-              35: xorpd xmm0, xmm0
-              40: add r13, 1
-              44: xor eax, eax
-              46: leave
-              47: ret
-              48: mov eax, 2
-              53: leave
-              54: ret
-              55: leave
-              56: ret
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x32
+              21: sub r13, 1
+              25: jb 0x32
+              31: xorpd xmm0, xmm0
+              36: add r13, 1
+              40: xor eax, eax
+              42: add rsp, 0x18
+              49: ret
+              50: mov eax, 2
+              55: add rsp, 0x18
+              62: ret
+              63: add rsp, 0x18
+              70: ret
         ",
     },
     Case {
@@ -262,23 +260,21 @@ const CASES: &[Case] = &[
         body: "y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x34
-              25: sub r13, 1
-              29: jb 0x34
-              35: movsd xmm0, [rbp + 0x18]
-              44: add r13, 1
-              48: xor eax, eax
-              50: leave
-              51: ret
-              52: mov eax, 2
-              57: leave
-              58: ret
-              59: leave
-              60: ret
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x37
+              21: sub r13, 1
+              25: jb 0x37
+              31: movsd xmm0, [rsp + 0x28]
+              41: add r13, 1
+              45: xor eax, eax
+              47: add rsp, 0x18
+              54: ret
+              55: mov eax, 2
+              60: add rsp, 0x18
+              67: ret
+              68: add rsp, 0x18
+              75: ret
         ",
     },
     Case {
@@ -287,24 +283,22 @@ const CASES: &[Case] = &[
         body: "x + y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x3d
-              25: sub r13, 1
-              29: jb 0x3d
-              35: movsd xmm0, [rbp + 0x10]
-              44: addsd xmm0, [rbp + 0x18]
-              53: add r13, 1
-              57: xor eax, eax
-              59: leave
-              60: ret
-              61: mov eax, 2
-              66: leave
-              67: ret
-              68: leave
-              69: ret
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x41
+              21: sub r13, 1
+              25: jb 0x41
+              31: movsd xmm0, [rsp + 0x20]
+              41: addsd xmm0, [rsp + 0x28]
+              51: add r13, 1
+              55: xor eax, eax
+              57: add rsp, 0x18
+              64: ret
+              65: mov eax, 2
+              70: add rsp, 0x18
+              77: ret
+              78: add rsp, 0x18
+              85: ret
         ",
     },
     Case {
@@ -313,27 +307,25 @@ const CASES: &[Case] = &[
         body: "(x - y) * (x / y)",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x20
-              11: cmp rsp, [r12]
-              19: jb 0x54
-              25: sub r13, 1
-              29: jb 0x54
-              35: movsd xmm0, [rbp + 0x10]
-              44: subsd xmm0, [rbp + 0x18]
-              53: movsd xmm1, [rbp + 0x10]
-              62: divsd xmm1, [rbp + 0x18]
+              0: sub rsp, 0x28
+              7: cmp rsp, [r12]
+              15: jb 0x5a
+              21: sub r13, 1
+              25: jb 0x5a
+              31: movsd xmm0, [rsp + 0x30]
+              41: subsd xmm0, [rsp + 0x38]
+              51: movsd xmm1, [rsp + 0x30]
+              61: divsd xmm1, [rsp + 0x38]
               71: mulsd xmm0, xmm1
               76: add r13, 1
               80: xor eax, eax
-              82: leave
-              83: ret
-              84: mov eax, 2
-              89: leave
-              90: ret
-              91: leave
-              92: ret
+              82: add rsp, 0x28
+              89: ret
+              90: mov eax, 2
+              95: add rsp, 0x28
+              102: ret
+              103: add rsp, 0x28
+              110: ret
         ",
     },
     Case {
@@ -342,31 +334,30 @@ const CASES: &[Case] = &[
         body: "-x",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x42
-              25: sub r13, 1
-              29: jb 0x42
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm15, [0x50]
-              53: xorpd xmm0, xmm15
-              58: add r13, 1
-              62: xor eax, eax
-              64: leave
-              65: ret
-              66: mov eax, 2
-              71: leave
-              72: ret
-              73: leave
-              74: ret
-              75: int3
-              76: int3
-              77: int3
-              78: int3
-              79: int3
-              80: .f64 -0
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x45
+              21: sub r13, 1
+              25: jb 0x45
+              31: movsd xmm0, [rsp + 0x20]
+              41: movsd xmm15, [0x60]
+              50: xorpd xmm0, xmm15
+              55: add r13, 1
+              59: xor eax, eax
+              61: add rsp, 0x18
+              68: ret
+              69: mov eax, 2
+              74: add rsp, 0x18
+              81: ret
+              82: add rsp, 0x18
+              89: ret
+              90: int3
+              91: int3
+              92: int3
+              93: int3
+              94: int3
+              95: int3
+              96: .f64 -0
         ",
     },
     Case {
@@ -375,28 +366,26 @@ const CASES: &[Case] = &[
         body: "!x",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x49
-              25: sub r13, 1
-              29: jb 0x49
-              35: movsd xmm0, [rbp + 0x10]
-              44: xorpd xmm15, xmm15
-              49: ucomisd xmm15, xmm0
-              54: sete al
-              57: movzx eax, al
-              60: cvtsi2sd xmm0, eax
-              65: add r13, 1
-              69: xor eax, eax
-              71: leave
-              72: ret
-              73: mov eax, 2
-              78: leave
-              79: ret
-              80: leave
-              81: ret
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x4c
+              21: sub r13, 1
+              25: jb 0x4c
+              31: movsd xmm0, [rsp + 0x20]
+              41: xorpd xmm15, xmm15
+              46: ucomisd xmm15, xmm0
+              51: sete al
+              54: movzx eax, al
+              57: cvtsi2sd xmm0, eax
+              62: add r13, 1
+              66: xor eax, eax
+              68: add rsp, 0x18
+              75: ret
+              76: mov eax, 2
+              81: add rsp, 0x18
+              88: ret
+              89: add rsp, 0x18
+              96: ret
         ",
     },
     Case {
@@ -405,34 +394,32 @@ const CASES: &[Case] = &[
         body: "x < y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x5b
-              25: sub r13, 1
-              29: jb 0x5b
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: movapd xmm14, xmm0
-              58: cmpltsd xmm14, xmm1
-              64: movsd xmm15, [0x68]
-              73: andpd xmm14, xmm15
-              78: movapd xmm0, xmm14
-              83: add r13, 1
-              87: xor eax, eax
-              89: leave
-              90: ret
-              91: mov eax, 2
-              96: leave
-              97: ret
-              98: leave
-              99: ret
-              100: int3
-              101: int3
-              102: int3
-              103: int3
-              104: .f64 1
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x5f
+              21: sub r13, 1
+              25: jb 0x5f
+              31: movsd xmm0, [rsp + 0x20]
+              41: movsd xmm1, [rsp + 0x28]
+              51: movapd xmm14, xmm0
+              56: cmpltsd xmm14, xmm1
+              62: movsd xmm15, [0x78]
+              71: andpd xmm14, xmm15
+              76: movapd xmm0, xmm14
+              81: add r13, 1
+              85: xor eax, eax
+              87: add rsp, 0x18
+              94: ret
+              95: mov eax, 2
+              100: add rsp, 0x18
+              107: ret
+              108: add rsp, 0x18
+              115: ret
+              116: int3
+              117: int3
+              118: int3
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -441,34 +428,32 @@ const CASES: &[Case] = &[
         body: "x >= y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x5b
-              25: sub r13, 1
-              29: jb 0x5b
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: movapd xmm14, xmm1
-              58: cmplesd xmm14, xmm0
-              64: movsd xmm15, [0x68]
-              73: andpd xmm14, xmm15
-              78: movapd xmm0, xmm14
-              83: add r13, 1
-              87: xor eax, eax
-              89: leave
-              90: ret
-              91: mov eax, 2
-              96: leave
-              97: ret
-              98: leave
-              99: ret
-              100: int3
-              101: int3
-              102: int3
-              103: int3
-              104: .f64 1
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x5f
+              21: sub r13, 1
+              25: jb 0x5f
+              31: movsd xmm0, [rsp + 0x20]
+              41: movsd xmm1, [rsp + 0x28]
+              51: movapd xmm14, xmm1
+              56: cmplesd xmm14, xmm0
+              62: movsd xmm15, [0x78]
+              71: andpd xmm14, xmm15
+              76: movapd xmm0, xmm14
+              81: add r13, 1
+              85: xor eax, eax
+              87: add rsp, 0x18
+              94: ret
+              95: mov eax, 2
+              100: add rsp, 0x18
+              107: ret
+              108: add rsp, 0x18
+              115: ret
+              116: int3
+              117: int3
+              118: int3
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -477,34 +462,32 @@ const CASES: &[Case] = &[
         body: "x == y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x5b
-              25: sub r13, 1
-              29: jb 0x5b
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: movapd xmm14, xmm0
-              58: cmpeqsd xmm14, xmm1
-              64: movsd xmm15, [0x68]
-              73: andpd xmm14, xmm15
-              78: movapd xmm0, xmm14
-              83: add r13, 1
-              87: xor eax, eax
-              89: leave
-              90: ret
-              91: mov eax, 2
-              96: leave
-              97: ret
-              98: leave
-              99: ret
-              100: int3
-              101: int3
-              102: int3
-              103: int3
-              104: .f64 1
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x5f
+              21: sub r13, 1
+              25: jb 0x5f
+              31: movsd xmm0, [rsp + 0x20]
+              41: movsd xmm1, [rsp + 0x28]
+              51: movapd xmm14, xmm0
+              56: cmpeqsd xmm14, xmm1
+              62: movsd xmm15, [0x78]
+              71: andpd xmm14, xmm15
+              76: movapd xmm0, xmm14
+              81: add r13, 1
+              85: xor eax, eax
+              87: add rsp, 0x18
+              94: ret
+              95: mov eax, 2
+              100: add rsp, 0x18
+              107: ret
+              108: add rsp, 0x18
+              115: ret
+              116: int3
+              117: int3
+              118: int3
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -513,28 +496,26 @@ const CASES: &[Case] = &[
         body: "x < y ? x : y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x5a
-              25: sub r13, 1
-              29: jb 0x5a
-              35: movsd xmm0, [rbp + 0x18]
-              44: ucomisd xmm0, [rbp + 0x10]
-              53: jbe 0x49
-              59: movsd xmm0, [rbp + 0x10]
-              68: jmp 0x52
-              73: movsd xmm0, [rbp + 0x18]
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x60
+              21: sub r13, 1
+              25: jb 0x60
+              31: movsd xmm0, [rsp + 0x28]
+              41: ucomisd xmm0, [rsp + 0x20]
+              51: jbe 0x48
+              57: movsd xmm0, [rsp + 0x20]
+              67: jmp 0x52
+              72: movsd xmm0, [rsp + 0x28]
               82: add r13, 1
               86: xor eax, eax
-              88: leave
-              89: ret
-              90: mov eax, 2
-              95: leave
-              96: ret
-              97: leave
-              98: ret
+              88: add rsp, 0x18
+              95: ret
+              96: mov eax, 2
+              101: add rsp, 0x18
+              108: ret
+              109: add rsp, 0x18
+              116: ret
         ",
     },
     Case {
@@ -543,34 +524,32 @@ const CASES: &[Case] = &[
         body: "x ? y : 1",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x5b
-              25: sub r13, 1
-              29: jb 0x5b
-              35: movsd xmm0, [rbp + 0x10]
-              44: xorpd xmm15, xmm15
-              49: ucomisd xmm15, xmm0
-              54: je 0x4a
-              60: movsd xmm0, [rbp + 0x18]
-              69: jmp 0x53
-              74: movsd xmm0, [0x68]
-              83: add r13, 1
-              87: xor eax, eax
-              89: leave
-              90: ret
-              91: mov eax, 2
-              96: leave
-              97: ret
-              98: leave
-              99: ret
-              100: int3
-              101: int3
-              102: int3
-              103: int3
-              104: .f64 1
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x5f
+              21: sub r13, 1
+              25: jb 0x5f
+              31: movsd xmm0, [rsp + 0x20]
+              41: xorpd xmm15, xmm15
+              46: ucomisd xmm15, xmm0
+              51: je 0x48
+              57: movsd xmm0, [rsp + 0x28]
+              67: jmp 0x51
+              72: movsd xmm0, [0x78]
+              81: add r13, 1
+              85: xor eax, eax
+              87: add rsp, 0x18
+              94: ret
+              95: mov eax, 2
+              100: add rsp, 0x18
+              107: ret
+              108: add rsp, 0x18
+              115: ret
+              116: int3
+              117: int3
+              118: int3
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -579,37 +558,34 @@ const CASES: &[Case] = &[
         body: "x == y ? 1 : y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x60
-              25: sub r13, 1
-              29: jb 0x60
-              35: movsd xmm0, [rbp + 0x10]
-              44: ucomisd xmm0, [rbp + 0x18]
-              53: jp 0x4f
-              59: jne 0x4f
-              65: movsd xmm0, [0x70]
-              74: jmp 0x58
-              79: movsd xmm0, [rbp + 0x18]
-              88: add r13, 1
-              92: xor eax, eax
-              94: leave
-              95: ret
-              96: mov eax, 2
-              101: leave
-              102: ret
-              103: leave
-              104: ret
-              105: int3
-              106: int3
-              107: int3
-              108: int3
-              109: int3
-              110: int3
-              111: int3
-              112: .f64 1
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x65
+              21: sub r13, 1
+              25: jb 0x65
+              31: movsd xmm0, [rsp + 0x20]
+              41: ucomisd xmm0, [rsp + 0x28]
+              51: jp 0x4d
+              57: jne 0x4d
+              63: movsd xmm0, [0x80]
+              72: jmp 0x57
+              77: movsd xmm0, [rsp + 0x28]
+              87: add r13, 1
+              91: xor eax, eax
+              93: add rsp, 0x18
+              100: ret
+              101: mov eax, 2
+              106: add rsp, 0x18
+              113: ret
+              114: add rsp, 0x18
+              121: ret
+              122: int3
+              123: int3
+              124: int3
+              125: int3
+              126: int3
+              127: int3
+              128: .f64 1
         ",
     },
     Case {
@@ -618,29 +594,27 @@ const CASES: &[Case] = &[
         body: "x != y ? x : y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x60
-              25: sub r13, 1
-              29: jb 0x60
-              35: movsd xmm0, [rbp + 0x10]
-              44: ucomisd xmm0, [rbp + 0x18]
-              53: jp 0x41
-              59: je 0x4f
-              65: movsd xmm0, [rbp + 0x10]
-              74: jmp 0x58
-              79: movsd xmm0, [rbp + 0x18]
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x66
+              21: sub r13, 1
+              25: jb 0x66
+              31: movsd xmm0, [rsp + 0x20]
+              41: ucomisd xmm0, [rsp + 0x28]
+              51: jp 0x3f
+              57: je 0x4e
+              63: movsd xmm0, [rsp + 0x20]
+              73: jmp 0x58
+              78: movsd xmm0, [rsp + 0x28]
               88: add r13, 1
               92: xor eax, eax
-              94: leave
-              95: ret
-              96: mov eax, 2
-              101: leave
-              102: ret
-              103: leave
-              104: ret
+              94: add rsp, 0x18
+              101: ret
+              102: mov eax, 2
+              107: add rsp, 0x18
+              114: ret
+              115: add rsp, 0x18
+              122: ret
         ",
     },
     Case {
@@ -649,40 +623,35 @@ const CASES: &[Case] = &[
         body: "x == y || x > y ? 1 : y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x78
-              25: sub r13, 1
-              29: jb 0x78
-              35: movsd xmm0, [rbp + 0x10]
-              44: ucomisd xmm0, [rbp + 0x18]
-              53: jp 0x41
-              59: je 0x59
-              65: movsd xmm0, [rbp + 0x10]
-              74: ucomisd xmm0, [rbp + 0x18]
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x7f
+              21: sub r13, 1
+              25: jb 0x7f
+              31: movsd xmm0, [rsp + 0x20]
+              41: ucomisd xmm0, [rsp + 0x28]
+              51: jp 0x3f
+              57: je 0x59
+              63: movsd xmm0, [rsp + 0x20]
+              73: ucomisd xmm0, [rsp + 0x28]
               83: jbe 0x67
-              89: movsd xmm0, [0x88]
-              98: jmp 0x70
-              103: movsd xmm0, [rbp + 0x18]
-              112: add r13, 1
-              116: xor eax, eax
-              118: leave
-              119: ret
-              120: mov eax, 2
-              125: leave
+              89: movsd xmm0, [0x98]
+              98: jmp 0x71
+              103: movsd xmm0, [rsp + 0x28]
+              113: add r13, 1
+              117: xor eax, eax
+              119: add rsp, 0x18
               126: ret
-              127: leave
-              128: ret
-              129: int3
-              130: int3
-              131: int3
-              132: int3
-              133: int3
-              134: int3
-              135: int3
-              136: .f64 1
+              127: mov eax, 2
+              132: add rsp, 0x18
+              139: ret
+              140: add rsp, 0x18
+              147: ret
+              148: int3
+              149: int3
+              150: int3
+              151: int3
+              152: .f64 1
         ",
     },
     Case {
@@ -691,187 +660,34 @@ const CASES: &[Case] = &[
         body: "x && y",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x70
-              25: sub r13, 1
-              29: jb 0x70
-              35: movsd xmm0, [rbp + 0x10]
-              44: xorpd xmm15, xmm15
-              49: ucomisd xmm15, xmm0
-              54: je 0x63
-              60: movsd xmm0, [rbp + 0x18]
-              69: xorpd xmm15, xmm15
-              74: ucomisd xmm15, xmm0
-              79: je 0x63
-              85: movsd xmm0, [0x80]
-              94: jmp 0x68
-              99: xorpd xmm0, xmm0
-              104: add r13, 1
-              108: xor eax, eax
-              110: leave
-              111: ret
-              112: mov eax, 2
-              117: leave
-              118: ret
-              119: leave
-              120: ret
-              121: int3
-              122: int3
-              123: int3
-              124: int3
-              125: int3
-              126: int3
-              127: int3
-              128: .f64 1
-        ",
-    },
-    Case {
-        name: "or",
-        params: &["x", "y"],
-        body: "x || y",
-        nregs: 14,
-        expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x70
-              25: sub r13, 1
-              29: jb 0x70
-              35: movsd xmm0, [rbp + 0x10]
-              44: xorpd xmm15, xmm15
-              49: ucomisd xmm15, xmm0
-              54: jne 0x55
-              60: movsd xmm0, [rbp + 0x18]
-              69: xorpd xmm15, xmm15
-              74: ucomisd xmm15, xmm0
-              79: je 0x63
-              85: movsd xmm0, [0x80]
-              94: jmp 0x68
-              99: xorpd xmm0, xmm0
-              104: add r13, 1
-              108: xor eax, eax
-              110: leave
-              111: ret
-              112: mov eax, 2
-              117: leave
-              118: ret
-              119: leave
-              120: ret
-              121: int3
-              122: int3
-              123: int3
-              124: int3
-              125: int3
-              126: int3
-              127: int3
-              128: .f64 1
-        ",
-    },
-    Case {
-        name: "and of comparisons in a conditional",
-        params: &["x", "y"],
-        body: "x > 0 && y <= x ? x : y",
-        nregs: 14,
-        expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x72
-              25: sub r13, 1
-              29: jb 0x72
-              35: movsd xmm0, [rbp + 0x10]
-              44: ucomisd xmm0, [0x80]
-              53: jbe 0x61
-              59: movsd xmm0, [rbp + 0x10]
-              68: ucomisd xmm0, [rbp + 0x18]
-              77: jb 0x61
-              83: movsd xmm0, [rbp + 0x10]
-              92: jmp 0x6a
-              97: movsd xmm0, [rbp + 0x18]
-              106: add r13, 1
-              110: xor eax, eax
-              112: leave
-              113: ret
-              114: mov eax, 2
-              119: leave
-              120: ret
-              121: leave
-              122: ret
-              123: int3
-              124: int3
-              125: int3
-              126: int3
-              127: int3
-              128: .f64 0
-        ",
-    },
-    Case {
-        name: "builtin call",
-        params: &["x"],
-        body: "sin(x)",
-        nregs: 14,
-        expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x40
-              25: sub r13, 1
-              29: jb 0x40
-              35: movsd xmm0, [rbp + 0x10]
-              44: mov rax, <sin>
-              54: call rax
-              56: add r13, 1
-              60: xor eax, eax
-              62: leave
-              63: ret
-              64: mov eax, 2
-              69: leave
-              70: ret
-              71: leave
-              72: ret
-        ",
-    },
-    Case {
-        name: "builtin call with a live register",
-        params: &["x", "y"],
-        body: "x < sin(y)",
-        nregs: 14,
-        expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x83
-              25: sub r13, 1
-              29: jb 0x83
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: movsd [rbp - 8], xmm0
-              62: movapd xmm0, xmm1
-              67: mov rax, <sin>
-              77: call rax
-              79: movapd xmm1, xmm0
-              84: movsd xmm0, [rbp - 8]
-              93: movapd xmm14, xmm0
-              98: cmpltsd xmm14, xmm1
-              104: movsd xmm15, [0x90]
-              113: andpd xmm14, xmm15
-              118: movapd xmm0, xmm14
-              123: add r13, 1
-              127: xor eax, eax
-              129: leave
-              130: ret
-              131: mov eax, 2
-              136: leave
-              137: ret
-              138: leave
-              139: ret
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x74
+              21: sub r13, 1
+              25: jb 0x74
+              31: movsd xmm0, [rsp + 0x20]
+              41: xorpd xmm15, xmm15
+              46: ucomisd xmm15, xmm0
+              51: je 0x61
+              57: movsd xmm0, [rsp + 0x28]
+              67: xorpd xmm15, xmm15
+              72: ucomisd xmm15, xmm0
+              77: je 0x61
+              83: movsd xmm0, [0x90]
+              92: jmp 0x66
+              97: xorpd xmm0, xmm0
+              102: add r13, 1
+              106: xor eax, eax
+              108: add rsp, 0x18
+              115: ret
+              116: mov eax, 2
+              121: add rsp, 0x18
+              128: ret
+              129: add rsp, 0x18
+              136: ret
+              137: int3
+              138: int3
+              139: int3
               140: int3
               141: int3
               142: int3
@@ -880,38 +696,174 @@ const CASES: &[Case] = &[
         ",
     },
     Case {
+        name: "or",
+        params: &["x", "y"],
+        body: "x || y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x74
+              21: sub r13, 1
+              25: jb 0x74
+              31: movsd xmm0, [rsp + 0x20]
+              41: xorpd xmm15, xmm15
+              46: ucomisd xmm15, xmm0
+              51: jne 0x53
+              57: movsd xmm0, [rsp + 0x28]
+              67: xorpd xmm15, xmm15
+              72: ucomisd xmm15, xmm0
+              77: je 0x61
+              83: movsd xmm0, [0x90]
+              92: jmp 0x66
+              97: xorpd xmm0, xmm0
+              102: add r13, 1
+              106: xor eax, eax
+              108: add rsp, 0x18
+              115: ret
+              116: mov eax, 2
+              121: add rsp, 0x18
+              128: ret
+              129: add rsp, 0x18
+              136: ret
+              137: int3
+              138: int3
+              139: int3
+              140: int3
+              141: int3
+              142: int3
+              143: int3
+              144: .f64 1
+        ",
+    },
+    Case {
+        name: "and of comparisons in a conditional",
+        params: &["x", "y"],
+        body: "x > 0 && y <= x ? x : y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x79
+              21: sub r13, 1
+              25: jb 0x79
+              31: movsd xmm0, [rsp + 0x20]
+              41: ucomisd xmm0, [0x90]
+              50: jbe 0x61
+              56: movsd xmm0, [rsp + 0x20]
+              66: ucomisd xmm0, [rsp + 0x28]
+              76: jb 0x61
+              82: movsd xmm0, [rsp + 0x20]
+              92: jmp 0x6b
+              97: movsd xmm0, [rsp + 0x28]
+              107: add r13, 1
+              111: xor eax, eax
+              113: add rsp, 0x18
+              120: ret
+              121: mov eax, 2
+              126: add rsp, 0x18
+              133: ret
+              134: add rsp, 0x18
+              141: ret
+              142: int3
+              143: int3
+              144: .f64 0
+        ",
+    },
+    Case {
+        name: "builtin call",
+        params: &["x"],
+        body: "sin(x)",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x43
+              21: sub r13, 1
+              25: jb 0x43
+              31: movsd xmm0, [rsp + 0x20]
+              41: mov rax, <sin>
+              51: call rax
+              53: add r13, 1
+              57: xor eax, eax
+              59: add rsp, 0x18
+              66: ret
+              67: mov eax, 2
+              72: add rsp, 0x18
+              79: ret
+              80: add rsp, 0x18
+              87: ret
+        ",
+    },
+    Case {
+        name: "builtin call with a live register",
+        params: &["x", "y"],
+        body: "x < sin(y)",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x89
+              21: sub r13, 1
+              25: jb 0x89
+              31: movsd xmm0, [rsp + 0x20]
+              41: movsd xmm1, [rsp + 0x28]
+              51: movsd [rsp], xmm0
+              61: movapd xmm0, xmm1
+              66: mov rax, <sin>
+              76: call rax
+              78: movapd xmm1, xmm0
+              83: movsd xmm0, [rsp]
+              93: movapd xmm14, xmm0
+              98: cmpltsd xmm14, xmm1
+              104: movsd xmm15, [0xa0]
+              113: andpd xmm14, xmm15
+              118: movapd xmm0, xmm14
+              123: add r13, 1
+              127: xor eax, eax
+              129: add rsp, 0x18
+              136: ret
+              137: mov eax, 2
+              142: add rsp, 0x18
+              149: ret
+              150: add rsp, 0x18
+              157: ret
+              158: int3
+              159: int3
+              160: .f64 1
+        ",
+    },
+    Case {
         name: "two builtin calls",
         params: &["x", "y"],
         body: "sin(x) + cos(y)",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x76
-              25: sub r13, 1
-              29: jb 0x76
-              35: movsd xmm0, [rbp + 0x10]
-              44: mov rax, <sin>
-              54: call rax
-              56: movsd xmm1, [rbp + 0x18]
-              65: movsd [rbp - 8], xmm0
-              74: movapd xmm0, xmm1
-              79: mov rax, <cos>
-              89: call rax
-              91: movapd xmm1, xmm0
-              96: movsd xmm0, [rbp - 8]
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x7c
+              21: sub r13, 1
+              25: jb 0x7c
+              31: movsd xmm0, [rsp + 0x20]
+              41: mov rax, <sin>
+              51: call rax
+              53: movsd xmm1, [rsp + 0x28]
+              63: movsd [rsp], xmm0
+              73: movapd xmm0, xmm1
+              78: mov rax, <cos>
+              88: call rax
+              90: movapd xmm1, xmm0
+              95: movsd xmm0, [rsp]
               105: addsd xmm0, xmm1
               110: add r13, 1
               114: xor eax, eax
-              116: leave
-              117: ret
-              118: mov eax, 2
-              123: leave
-              124: ret
-              125: leave
-              126: ret
+              116: add rsp, 0x18
+              123: ret
+              124: mov eax, 2
+              129: add rsp, 0x18
+              136: ret
+              137: add rsp, 0x18
+              144: ret
         ",
     },
     Case {
@@ -920,26 +872,24 @@ const CASES: &[Case] = &[
         body: "atan2(x, y)",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x49
-              25: sub r13, 1
-              29: jb 0x49
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: mov rax, <atan2>
-              63: call rax
-              65: add r13, 1
-              69: xor eax, eax
-              71: leave
-              72: ret
-              73: mov eax, 2
-              78: leave
-              79: ret
-              80: leave
-              81: ret
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x4d
+              21: sub r13, 1
+              25: jb 0x4d
+              31: movsd xmm0, [rsp + 0x20]
+              41: movsd xmm1, [rsp + 0x28]
+              51: mov rax, <atan2>
+              61: call rax
+              63: add r13, 1
+              67: xor eax, eax
+              69: add rsp, 0x18
+              76: ret
+              77: mov eax, 2
+              82: add rsp, 0x18
+              89: ret
+              90: add rsp, 0x18
+              97: ret
         ",
     },
     Case {
@@ -948,36 +898,34 @@ const CASES: &[Case] = &[
         body: "x % y ^ 2",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x20
-              11: cmp rsp, [r12]
-              19: jb 0x6c
-              25: sub r13, 1
-              29: jb 0x6c
-              35: movsd xmm0, [rbp + 0x18]
-              44: movsd xmm1, [0x78]
-              53: mov rax, <^>
-              63: call rax
-              65: movsd xmm1, [rbp + 0x10]
-              74: movapd xmm14, xmm0
-              79: movapd xmm0, xmm1
-              83: movapd xmm1, xmm14
-              88: mov rax, <%>
-              98: call rax
-              100: add r13, 1
-              104: xor eax, eax
-              106: leave
-              107: ret
-              108: mov eax, 2
-              113: leave
-              114: ret
-              115: leave
-              116: ret
-              117: int3
-              118: int3
-              119: int3
-              120: .f64 2
+              0: sub rsp, 0x28
+              7: cmp rsp, [r12]
+              15: jb 0x70
+              21: sub r13, 1
+              25: jb 0x70
+              31: movsd xmm0, [rsp + 0x38]
+              41: movsd xmm1, [0x88]
+              50: mov rax, <^>
+              60: call rax
+              62: movsd xmm1, [rsp + 0x30]
+              72: movapd xmm14, xmm0
+              77: movapd xmm0, xmm1
+              81: movapd xmm1, xmm14
+              86: mov rax, <%>
+              96: call rax
+              98: add r13, 1
+              102: xor eax, eax
+              104: add rsp, 0x28
+              111: ret
+              112: mov eax, 2
+              117: add rsp, 0x28
+              124: ret
+              125: add rsp, 0x28
+              132: ret
+              133: int3
+              134: int3
+              135: int3
+              136: .f64 2
         ",
     },
     Case {
@@ -986,29 +934,27 @@ const CASES: &[Case] = &[
         body: "x * atan2(y, x)",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x20
-              11: cmp rsp, [r12]
-              19: jb 0x5c
-              25: sub r13, 1
-              29: jb 0x5c
-              35: movsd xmm0, [rbp + 0x18]
-              44: movsd xmm1, [rbp + 0x10]
-              53: mov rax, <atan2>
-              63: call rax
-              65: movsd xmm1, [rbp + 0x10]
-              74: mulsd xmm1, xmm0
-              79: movapd xmm0, xmm1
-              84: add r13, 1
-              88: xor eax, eax
-              90: leave
-              91: ret
-              92: mov eax, 2
-              97: leave
-              98: ret
-              99: leave
-              100: ret
+              0: sub rsp, 0x28
+              7: cmp rsp, [r12]
+              15: jb 0x61
+              21: sub r13, 1
+              25: jb 0x61
+              31: movsd xmm0, [rsp + 0x38]
+              41: movsd xmm1, [rsp + 0x30]
+              51: mov rax, <atan2>
+              61: call rax
+              63: movsd xmm1, [rsp + 0x30]
+              73: mulsd xmm1, xmm0
+              78: movapd xmm0, xmm1
+              83: add r13, 1
+              87: xor eax, eax
+              89: add rsp, 0x28
+              96: ret
+              97: mov eax, 2
+              102: add rsp, 0x28
+              109: ret
+              110: add rsp, 0x28
+              117: ret
         ",
     },
     Case {
@@ -1017,31 +963,29 @@ const CASES: &[Case] = &[
         body: "x + k",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x5b
-              25: sub r13, 1
-              29: jb 0x5b
-              35: mov rdi, r12
-              38: mov esi, 0
-              43: mov rax, <rt_global>
-              53: call rax
-              55: test rax, rax
-              58: jne 0x62
-              64: movsd xmm1, [rbp + 0x10]
-              73: addsd xmm1, xmm0
-              78: movapd xmm0, xmm1
-              83: add r13, 1
-              87: xor eax, eax
-              89: leave
-              90: ret
-              91: mov eax, 2
-              96: leave
-              97: ret
-              98: leave
-              99: ret
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x5e
+              21: sub r13, 1
+              25: jb 0x5e
+              31: mov rdi, r12
+              34: mov esi, 0
+              39: mov rax, <rt_global>
+              49: call rax
+              51: test rax, rax
+              54: jne 0x6b
+              60: movsd xmm1, [rsp + 0x20]
+              70: addsd xmm1, xmm0
+              75: movapd xmm0, xmm1
+              80: add r13, 1
+              84: xor eax, eax
+              86: add rsp, 0x18
+              93: ret
+              94: mov eax, 2
+              99: add rsp, 0x18
+              106: ret
+              107: add rsp, 0x18
+              114: ret
         ",
     },
     Case {
@@ -1050,39 +994,40 @@ const CASES: &[Case] = &[
         body: "f(x + 1)",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x20
-              11: cmp rsp, [r12]
-              19: jb 0x54
-              25: sub r13, 1
-              29: jb 0x54
-              35: movsd xmm0, [rbp + 0x10]
-              44: addsd xmm0, [0x78]
-              53: movsd [rsp], xmm0
-              63: call 0x44
-              68: test eax, eax
-              70: jne 0x5d
-              76: add r13, 1
-              80: xor eax, eax
-              82: leave
-              83: ret
-              84: mov eax, 2
-              89: leave
-              90: ret
-              91: leave
-              92: ret
-              93: mov rdi, r12
-              96: mov esi, 0
-              101: mov edx, eax
-              103: mov rax, <rt_call_failed>
-              113: call rax
-              115: leave
-              116: ret
-              117: int3
-              118: int3
-              119: int3
-              120: .f64 1
+              0: sub rsp, 0x28
+              7: cmp rsp, [r12]
+              15: jb 0x57
+              21: sub r13, 1
+              25: jb 0x57
+              31: movsd xmm0, [rsp + 0x30]
+              41: addsd xmm0, [0x90]
+              50: movsd [rsp], xmm0
+              60: call 0x41
+              65: test eax, eax
+              67: jne 0x6c
+              73: add r13, 1
+              77: xor eax, eax
+              79: add rsp, 0x28
+              86: ret
+              87: mov eax, 2
+              92: add rsp, 0x28
+              99: ret
+              100: add rsp, 0x28
+              107: ret
+              108: mov rdi, r12
+              111: mov esi, 0
+              116: mov edx, eax
+              118: mov rax, <rt_call_failed>
+              128: call rax
+              130: add rsp, 0x28
+              137: ret
+              138: int3
+              139: int3
+              140: int3
+              141: int3
+              142: int3
+              143: int3
+              144: .f64 1
         ",
     },
     Case {
@@ -1091,45 +1036,44 @@ const CASES: &[Case] = &[
         body: "f(x, y) < x",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x30
-              11: cmp rsp, [r12]
-              19: jb 0x85
-              25: sub r13, 1
-              29: jb 0x85
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: movsd [rsp], xmm0
-              63: movsd [rsp + 8], xmm1
-              73: call 0x4e
-              78: test eax, eax
-              80: jne 0x8e
-              86: movsd xmm1, [rbp + 0x10]
-              95: movapd xmm14, xmm0
-              100: cmpltsd xmm14, xmm1
-              106: movsd xmm15, [0xa8]
-              115: andpd xmm14, xmm15
-              120: movapd xmm0, xmm14
-              125: add r13, 1
-              129: xor eax, eax
-              131: leave
-              132: ret
-              133: mov eax, 2
-              138: leave
-              139: ret
-              140: leave
-              141: ret
-              142: mov rdi, r12
-              145: mov esi, 0
-              150: mov edx, eax
-              152: mov rax, <rt_call_failed>
-              162: call rax
-              164: leave
-              165: ret
-              166: int3
-              167: int3
-              168: .f64 1
+              0: sub rsp, 0x38
+              7: cmp rsp, [r12]
+              15: jb 0x8a
+              21: sub r13, 1
+              25: jb 0x8a
+              31: movsd xmm0, [rsp + 0x40]
+              41: movsd xmm1, [rsp + 0x48]
+              51: movsd [rsp], xmm0
+              61: movsd [rsp + 8], xmm1
+              71: call 0x4c
+              76: test eax, eax
+              78: jne 0x9f
+              84: movsd xmm1, [rsp + 0x40]
+              94: movapd xmm14, xmm0
+              99: cmpltsd xmm14, xmm1
+              105: movsd xmm15, [0xc0]
+              114: andpd xmm14, xmm15
+              119: movapd xmm0, xmm14
+              124: add r13, 1
+              128: xor eax, eax
+              130: add rsp, 0x38
+              137: ret
+              138: mov eax, 2
+              143: add rsp, 0x38
+              150: ret
+              151: add rsp, 0x38
+              158: ret
+              159: mov rdi, r12
+              162: mov esi, 0
+              167: mov edx, eax
+              169: mov rax, <rt_call_failed>
+              179: call rax
+              181: add rsp, 0x38
+              188: ret
+              189: int3
+              190: int3
+              191: int3
+              192: .f64 1
         ",
     },
     Case {
@@ -1138,43 +1082,41 @@ const CASES: &[Case] = &[
         body: "f(x, y, x * y)",
         nregs: 2,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x40
-              11: cmp rsp, [r12]
-              19: jb 0x9e
-              25: sub r13, 1
-              29: jb 0x9e
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: movsd xmm14, [rbp + 0x10]
-              62: movsd [rbp - 0x18], xmm14
-              71: movsd xmm14, [rbp - 0x18]
-              80: mulsd xmm14, [rbp + 0x18]
-              89: movsd [rbp - 0x18], xmm14
-              98: movsd [rsp], xmm0
-              108: movsd [rsp + 8], xmm1
-              118: movsd xmm14, [rbp - 0x18]
-              127: movsd [rsp + 0x10], xmm14
-              137: call 0x8e
-              142: test eax, eax
-              144: jne 0xa7
-              150: add r13, 1
-              154: xor eax, eax
-              156: leave
-              157: ret
-              158: mov eax, 2
-              163: leave
-              164: ret
-              165: leave
-              166: ret
-              167: mov rdi, r12
-              170: mov esi, 0
-              175: mov edx, eax
-              177: mov rax, <rt_call_failed>
-              187: call rax
-              189: leave
-              190: ret
+              0: sub rsp, 0x48
+              7: cmp rsp, [r12]
+              15: jb 0xa8
+              21: sub r13, 1
+              25: jb 0xa8
+              31: movsd xmm0, [rsp + 0x50]
+              41: movsd xmm1, [rsp + 0x58]
+              51: movsd xmm14, [rsp + 0x50]
+              61: movsd [rsp + 0x28], xmm14
+              71: movsd xmm14, [rsp + 0x28]
+              81: mulsd xmm14, [rsp + 0x58]
+              91: movsd [rsp + 0x28], xmm14
+              101: movsd [rsp], xmm0
+              111: movsd [rsp + 8], xmm1
+              121: movsd xmm14, [rsp + 0x28]
+              131: movsd [rsp + 0x10], xmm14
+              141: call 0x92
+              146: test eax, eax
+              148: jne 0xbd
+              154: add r13, 1
+              158: xor eax, eax
+              160: add rsp, 0x48
+              167: ret
+              168: mov eax, 2
+              173: add rsp, 0x48
+              180: ret
+              181: add rsp, 0x48
+              188: ret
+              189: mov rdi, r12
+              192: mov esi, 0
+              197: mov edx, eax
+              199: mov rax, <rt_call_failed>
+              209: call rax
+              211: add rsp, 0x48
+              218: ret
         ",
     },
     Case {
@@ -1183,27 +1125,25 @@ const CASES: &[Case] = &[
         body: "sin(1, 2)",
         nregs: 14,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x10
-              11: cmp rsp, [r12]
-              19: jb 0x44
-              25: sub r13, 1
-              29: jb 0x44
-              35: mov rdi, r12
-              38: mov esi, 0
-              43: mov rax, <rt_fail>
-              53: call rax
-              55: jmp 0x4b
-              60: add r13, 1
-              64: xor eax, eax
-              66: leave
-              67: ret
-              68: mov eax, 2
-              73: leave
-              74: ret
-              75: leave
-              76: ret
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x46
+              21: sub r13, 1
+              25: jb 0x46
+              31: mov rdi, r12
+              34: mov esi, 0
+              39: mov rax, <rt_fail>
+              49: call rax
+              51: jmp 0x53
+              56: add r13, 1
+              60: xor eax, eax
+              62: add rsp, 0x18
+              69: ret
+              70: mov eax, 2
+              75: add rsp, 0x18
+              82: ret
+              83: add rsp, 0x18
+              90: ret
         ",
     },
     Case {
@@ -1212,31 +1152,29 @@ const CASES: &[Case] = &[
         body: "x + (y * (x - y))",
         nregs: 2,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x20
-              11: cmp rsp, [r12]
-              19: jb 0x78
-              25: sub r13, 1
-              29: jb 0x78
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: movsd xmm14, [rbp + 0x10]
-              62: movsd [rbp - 0x18], xmm14
-              71: movsd xmm14, [rbp - 0x18]
-              80: subsd xmm14, [rbp + 0x18]
-              89: movsd [rbp - 0x18], xmm14
-              98: mulsd xmm1, [rbp - 0x18]
-              107: addsd xmm0, xmm1
-              112: add r13, 1
-              116: xor eax, eax
-              118: leave
-              119: ret
-              120: mov eax, 2
-              125: leave
-              126: ret
-              127: leave
-              128: ret
+              0: sub rsp, 0x28
+              7: cmp rsp, [r12]
+              15: jb 0x82
+              21: sub r13, 1
+              25: jb 0x82
+              31: movsd xmm0, [rsp + 0x30]
+              41: movsd xmm1, [rsp + 0x38]
+              51: movsd xmm14, [rsp + 0x30]
+              61: movsd [rsp + 0x10], xmm14
+              71: movsd xmm14, [rsp + 0x10]
+              81: subsd xmm14, [rsp + 0x38]
+              91: movsd [rsp + 0x10], xmm14
+              101: mulsd xmm1, [rsp + 0x10]
+              111: addsd xmm0, xmm1
+              116: add r13, 1
+              120: xor eax, eax
+              122: add rsp, 0x28
+              129: ret
+              130: mov eax, 2
+              135: add rsp, 0x28
+              142: ret
+              143: add rsp, 0x28
+              150: ret
         ",
     },
     Case {
@@ -1245,54 +1183,54 @@ const CASES: &[Case] = &[
         body: "x < (y < (x < sin(y)))",
         nregs: 2,
         expected: "
-              0: push rbp
-              1: mov rbp, rsp
-              4: sub rsp, 0x20
-              11: cmp rsp, [r12]
-              19: jb 0x10d
-              25: sub r13, 1
-              29: jb 0x10d
-              35: movsd xmm0, [rbp + 0x10]
-              44: movsd xmm1, [rbp + 0x18]
-              53: movsd xmm14, [rbp + 0x10]
-              62: movsd [rbp - 0x18], xmm14
-              71: movsd xmm14, [rbp + 0x18]
-              80: movsd [rbp - 0x20], xmm14
-              89: movsd [rbp - 8], xmm0
-              98: movsd [rbp - 0x10], xmm1
-              107: movsd xmm0, [rbp - 0x20]
-              116: mov rax, <sin>
-              126: call rax
-              128: movsd [rbp - 0x20], xmm0
-              137: movsd xmm0, [rbp - 8]
-              146: movsd xmm1, [rbp - 0x10]
-              155: movsd xmm14, [rbp - 0x18]
-              164: cmpltsd xmm14, [rbp - 0x20]
-              174: movsd xmm15, [0x118]
-              183: andpd xmm14, xmm15
-              188: movsd [rbp - 0x18], xmm14
-              197: movapd xmm14, xmm1
-              202: cmpltsd xmm14, [rbp - 0x18]
-              212: movsd xmm15, [0x118]
-              221: andpd xmm14, xmm15
-              226: movapd xmm1, xmm14
-              231: movapd xmm14, xmm0
-              236: cmpltsd xmm14, xmm1
-              242: movsd xmm15, [0x118]
-              251: andpd xmm14, xmm15
-              256: movapd xmm0, xmm14
-              261: add r13, 1
-              265: xor eax, eax
-              267: leave
-              268: ret
-              269: mov eax, 2
-              274: leave
-              275: ret
-              276: leave
-              277: ret
-              278: int3
-              279: int3
-              280: .f64 1
+              0: sub rsp, 0x28
+              7: cmp rsp, [r12]
+              15: jb 0x11f
+              21: sub r13, 1
+              25: jb 0x11f
+              31: movsd xmm0, [rsp + 0x30]
+              41: movsd xmm1, [rsp + 0x38]
+              51: movsd xmm14, [rsp + 0x30]
+              61: movsd [rsp + 0x10], xmm14
+              71: movsd xmm14, [rsp + 0x38]
+              81: movsd [rsp + 0x18], xmm14
+              91: movsd [rsp], xmm0
+              101: movsd [rsp + 8], xmm1
+              111: movsd xmm0, [rsp + 0x18]
+              121: mov rax, <sin>
+              131: call rax
+              133: movsd [rsp + 0x18], xmm0
+              143: movsd xmm0, [rsp]
+              153: movsd xmm1, [rsp + 8]
+              163: movsd xmm14, [rsp + 0x10]
+              173: cmpltsd xmm14, [rsp + 0x18]
+              184: movsd xmm15, [0x138]
+              193: andpd xmm14, xmm15
+              198: movsd [rsp + 0x10], xmm14
+              208: movapd xmm14, xmm1
+              213: cmpltsd xmm14, [rsp + 0x10]
+              224: movsd xmm15, [0x138]
+              233: andpd xmm14, xmm15
+              238: movapd xmm1, xmm14
+              243: movapd xmm14, xmm0
+              248: cmpltsd xmm14, xmm1
+              254: movsd xmm15, [0x138]
+              263: andpd xmm14, xmm15
+              268: movapd xmm0, xmm14
+              273: add r13, 1
+              277: xor eax, eax
+              279: add rsp, 0x28
+              286: ret
+              287: mov eax, 2
+              292: add rsp, 0x28
+              299: ret
+              300: add rsp, 0x28
+              307: ret
+              308: int3
+              309: int3
+              310: int3
+              311: int3
+              312: .f64 1
         ",
     },
 ];
