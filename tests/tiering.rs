@@ -202,6 +202,11 @@ fn hot_pure_handles_take_the_direct_path_and_agree_bit_for_bit() {
         "x < y ? min(x, -0) : max(y, 0) % 3 ^ x",
         "!x || y && sign(x - y) ? atan2(y, x) : -x",
         "x",
+        "sin(x) + cos(y) * tan(x - y) - asin(x / 4) + acos(y / 4) * atan(x * y)",
+        "sinh(x) - cosh(y) + tanh(x) * asinh(y) - acosh(x) + atanh(y / 8)",
+        "exp(x) - exp2(y) + ln(x) * log(y) - log2(x) + log10(y) + cbrt(x - y)",
+        "abs(x) + floor(y) - ceil(x) * round(y) + trunc(x) - sign(y) + hypot(x, y)",
+        "((x + 1) * (y + 2) - (x + 3) * (y + 4)) / ((x + 5) * (y + 6) - (x + 7) * (y + 8) + sin(x))",
     ];
     let values = [
         0.0,
@@ -222,10 +227,13 @@ fn hot_pure_handles_take_the_direct_path_and_agree_bit_for_bit() {
     for text in formulas {
         let mut reference = Engine::with_options(interp.options().clone());
         let r = reference.compile_expr(text, &["x", "y"]).unwrap();
-        for (mode, threshold) in [(Mode::Jit, 1), (Mode::Tiered, 3)] {
+        for (mode, threshold, registers) in
+            [(Mode::Jit, 1, 14), (Mode::Tiered, 3, 14), (Mode::Jit, 1, 2)]
+        {
             let mut e = Engine::with_options(Options {
                 mode,
                 threshold,
+                registers,
                 ..Options::default()
             });
             let h = e.compile_expr(text, &["x", "y"]).unwrap();

@@ -163,6 +163,7 @@ pub fn function(
         pool: Vec::new(),
         frame,
         homes_at,
+        direct: false,
     };
     let stack_out = e.ops.new_dynamic_label();
     let fail_out = e.ops.new_dynamic_label();
@@ -254,6 +255,8 @@ struct Emitter<'a> {
     frame: i32,
     /// Offset from rsp of home 0 (above the outgoing arguments).
     homes_at: i32,
+    /// Compiling a direct function: arguments come through `rbx`.
+    direct: bool,
 }
 
 /// Where a value lives.
@@ -264,6 +267,9 @@ enum Loc {
     Home(i32),
     /// `[rip + pool slot]`: a constant.
     Const(DynamicLabel),
+    /// `[rbx + disp]`: an argument of a direct function (see
+    /// [`direct_function`]), read through the pointer it was given.
+    Arg(i32),
 }
 
 impl Emitter<'_> {
@@ -272,9 +278,14 @@ impl Emitter<'_> {
         self.homes_at + 8 * d as i32
     }
 
-    /// `[rsp + param(i)]`: argument `i`, above the return address.
-    fn param(&self, i: u32) -> i32 {
-        self.frame + 8 + 8 * i as i32
+    /// Where argument `i` is: above the return address, or — in a direct
+    /// function — at `[rbx + 8i]`.
+    fn param(&self, i: u32) -> Loc {
+        if self.direct {
+            Loc::Arg(8 * i as i32)
+        } else {
+            Loc::Home(self.frame + 8 + 8 * i as i32)
+        }
     }
 
     fn loc(&self, d: usize) -> Loc {
@@ -304,6 +315,7 @@ impl Emitter<'_> {
             Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; movapd Rx(x), Rx(r)),
             Loc::Home(disp) => dynasm!(self.ops ; .arch x64 ; movsd Rx(x), [rsp + disp]),
             Loc::Const(l) => dynasm!(self.ops ; .arch x64 ; movsd Rx(x), [=>l]),
+            Loc::Arg(disp) => dynasm!(self.ops ; .arch x64 ; movsd Rx(x), [rbx + disp]),
         }
     }
 
@@ -313,7 +325,7 @@ impl Emitter<'_> {
     fn leaf(&mut self, node: &Node) -> Option<Loc> {
         match node {
             Node::Num(x) => Some(Loc::Const(self.pooled(x.to_bits()))),
-            Node::Param(i) => Some(Loc::Home(self.param(*i))),
+            Node::Param(i) => Some(self.param(*i)),
             _ => None,
         }
     }
@@ -334,7 +346,7 @@ impl Emitter<'_> {
             Loc::Reg(r) if r == x => {}
             Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; movapd Rx(r), Rx(x)),
             Loc::Home(disp) => dynasm!(self.ops ; .arch x64 ; movsd [rsp + disp], Rx(x)),
-            Loc::Const(_) => unreachable!("depths never live in the pool"),
+            Loc::Const(_) | Loc::Arg(_) => unreachable!("depths live in registers or homes"),
         }
     }
 
@@ -343,7 +355,7 @@ impl Emitter<'_> {
     fn reg(&mut self, d: usize, scratch: u8) -> u8 {
         match self.loc(d) {
             Loc::Reg(r) => r,
-            Loc::Home(_) | Loc::Const(_) => {
+            Loc::Home(_) | Loc::Const(_) | Loc::Arg(_) => {
                 self.load(scratch, d);
                 scratch
             }
@@ -355,7 +367,7 @@ impl Emitter<'_> {
     fn target(&self, d: usize, scratch: u8) -> u8 {
         match self.loc(d) {
             Loc::Reg(r) => r,
-            Loc::Home(_) | Loc::Const(_) => scratch,
+            Loc::Home(_) | Loc::Const(_) | Loc::Arg(_) => scratch,
         }
     }
 
@@ -384,6 +396,10 @@ impl Emitter<'_> {
             (Loc::Const(l), Arith::Sub) => dynasm!(self.ops ; .arch x64 ; subsd Rx(t), [=>l]),
             (Loc::Const(l), Arith::Mul) => dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), [=>l]),
             (Loc::Const(l), Arith::Div) => dynasm!(self.ops ; .arch x64 ; divsd Rx(t), [=>l]),
+            (Loc::Arg(m), Arith::Add) => dynasm!(self.ops ; .arch x64 ; addsd Rx(t), [rbx + m]),
+            (Loc::Arg(m), Arith::Sub) => dynasm!(self.ops ; .arch x64 ; subsd Rx(t), [rbx + m]),
+            (Loc::Arg(m), Arith::Mul) => dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), [rbx + m]),
+            (Loc::Arg(m), Arith::Div) => dynasm!(self.ops ; .arch x64 ; divsd Rx(t), [rbx + m]),
         }
     }
 
@@ -393,6 +409,7 @@ impl Emitter<'_> {
             Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x), Rx(r)),
             Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x), [rsp + m]),
             Loc::Const(l) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x), [=>l]),
+            Loc::Arg(m) => dynasm!(self.ops ; .arch x64 ; ucomisd Rx(x), [rbx + m]),
         }
     }
 
@@ -424,8 +441,8 @@ impl Emitter<'_> {
             Node::Param(i) => {
                 debug_assert!((*i as usize) < self.arity);
                 let t = self.target(d, S1);
-                let disp = self.param(*i);
-                dynasm!(self.ops ; .arch x64 ; movsd Rx(t), [rsp + disp]);
+                let src = self.param(*i);
+                self.load_from(t, src);
                 self.store(d, t);
             }
             Node::Global(sym, span) => {
@@ -504,6 +521,7 @@ impl Emitter<'_> {
                     Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), Rx(r), pred),
                     Loc::Home(m) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), [rsp + m], pred),
                     Loc::Const(l) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), [=>l], pred),
+                    Loc::Arg(m) => dynasm!(self.ops ; .arch x64 ; cmpsd Rx(S1), [rbx + m], pred),
                 }
                 self.constant(S2, ONE_BITS as u64);
                 dynasm!(self.ops ; .arch x64 ; andpd Rx(S1), Rx(S2));
@@ -782,53 +800,82 @@ pub fn is_pure(node: &Node, guard: &StackGuard) -> bool {
     }
 }
 
-/// The direct entry of a pure function of `arity` parameters whose code is
-/// at `body`: an ordinary `extern "sysv64" fn(args: *const f64) -> f64`
-/// that Rust calls without the trampoline (the expression handle's fast
-/// path). The body's prologue still checks the stack floor and the call
-/// budget, so the wrapper points `CTX` at a zero floor and gives a budget of
-/// one; a pure body makes no call that could use either.
+/// Compiles a pure body (see [`is_pure`]) a second time as a *direct
+/// function*: an ordinary `extern "sysv64" fn(args: *const f64) -> f64`
+/// that Rust calls without the trampoline — the expression handle's fast
+/// path. A pure body cannot fail, call the runtime or recurse, so it needs
+/// no `CTX`, no call budget and no status; the argument pointer lives in
+/// `rbx` (callee-saved, so built-in calls keep it).
 ///
-///   push rbp ; mov rbp, rsp ; push r12 ; push r13
-///   lea r12, [rip + zero] ; mov r13, 1
-///   sub rsp, ARGS                      (16-aligned)
-///   mov rax, [rdi + 8i] ; mov [rsp + 8i], rax     for each argument
-///   mov rax, BODY ; call rax           (value in xmm0; status is always 0)
-///   lea rsp, [rbp - 16] ; pop r13 ; pop r12 ; pop rbp ; ret
-pub fn direct_entry(arity: usize, body: usize) -> Result<Vec<u8>, EmitError> {
-    let mut ops: VecAssembler<X64Relocation> = VecAssembler::new(0);
-    let zero = ops.new_dynamic_label();
-    let args = i32::try_from((8 * arity).next_multiple_of(16))
-        .map_err(|_| EmitError::Limit(ErrorKind::TooManyParameters(arity)))?;
-    dynasm!(ops
-        ; .arch x64
-        ; push rbp
-        ; mov rbp, rsp
-        ; push r12
-        ; push r13
-        ; lea r12, [=>zero]
-        ; mov r13, 1
-        ; sub rsp, args
-    );
-    for i in 0..arity {
-        let disp = 8 * i as i32;
-        dynasm!(ops ; .arch x64 ; mov rax, [rdi + disp] ; mov [rsp + disp], rax);
+///   push rbx ; mov rbx, rdi ; sub rsp, FRAME     (16-aligned again)
+///   … the body, arguments read from [rbx + 8i] …
+///   add rsp, FRAME ; pop rbx ; ret               (value in xmm0)
+pub fn direct_function(body: &Node, arity: usize, nregs: u8) -> Result<Vec<u8>, EmitError> {
+    let guard = StackGuard::here();
+    if !is_pure(body, &guard) {
+        return Err(EmitError::Assembler("not a pure function".into()));
     }
-    dynasm!(ops
+    let depth = need(body, &guard)?;
+    let mut node_flags = HashMap::new();
+    flags(body, &mut node_flags, &guard)?;
+    // After the call (8 bytes) and `push rbx` (8), rsp is 16-aligned.
+    let frame = i32::try_from((8 * (depth + 1)).next_multiple_of(16))
+        .map_err(|_| EmitError::Limit(ErrorKind::NestingTooDeep(0)))?;
+    let mut no_sites = NoSites;
+    let mut e = Emitter {
+        ops: VecAssembler::new(0),
+        helpers: Helpers {
+            global: 0,
+            fail: 0,
+            call_failed: 0,
+        },
+        sites: &mut no_sites,
+        calls: Vec::new(),
+        nregs: nregs.clamp(2, MAX_REGS),
+        arity,
+        guard,
+        failed_calls: Vec::new(),
+        stack_out: None,
+        fail_out: None,
+        flags: node_flags,
+        pool: Vec::new(),
+        frame,
+        homes_at: 0,
+        direct: true,
+    };
+    dynasm!(e.ops
         ; .arch x64
-        ; mov rax, QWORD body as i64
-        ; call rax
-        ; lea rsp, [rbp - 16]
-        ; pop r13
-        ; pop r12
-        ; pop rbp
-        ; ret
-        ; .align 8, 0xCC
-        ; =>zero
-        ; .u64 0
+        ; push rbx
+        ; mov rbx, rdi
+        ; sub rsp, frame
     );
-    ops.finalize()
-        .map_err(|e| EmitError::Assembler(e.to_string()))
+    e.expr(body, 0)?;
+    e.load(0, 0);
+    dynasm!(e.ops
+        ; .arch x64
+        ; add rsp, frame
+        ; pop rbx
+        ; ret
+    );
+    if !e.pool.is_empty() {
+        dynasm!(e.ops ; .arch x64 ; .align 8, 0xCC);
+    }
+    for (bits, label) in std::mem::take(&mut e.pool) {
+        dynasm!(e.ops ; .arch x64 ; =>label ; .u64 bits);
+    }
+    e.ops
+        .finalize()
+        .map_err(|err| EmitError::Assembler(err.to_string()))
+}
+
+/// A pure body has no sites; asking for one is a bug caught in tests.
+struct NoSites;
+
+impl Sites for NoSites {
+    fn site(&mut self, _kind: SiteKind, _span: Span) -> u32 {
+        debug_assert!(false, "a pure body has no sites");
+        0
+    }
 }
 
 /// What codegen needs to know about a subtree before emitting it.

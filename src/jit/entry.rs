@@ -167,7 +167,7 @@ type Direct = extern "sysv64" fn(*const f64) -> f64;
 
 /// Calls the direct entry of a pure function with `args`.
 ///
-/// The caller passes an entry made by `emit::direct_entry` for a function of
+/// The caller passes an entry made by `emit::direct_function` for a function of
 /// exactly `args.len()` parameters, whose code lives as long as the
 /// function's `Tier::direct` holds it (code is freed only after that is
 /// reset, between statements).

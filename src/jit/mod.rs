@@ -464,7 +464,7 @@ impl Jit {
         f.tier.entry.set(addr);
         // A pure expression handle also gets a direct entry (its fast path).
         if f.tier.handle.get() && emit::is_pure(&f.body, &crate::stack::StackGuard::here()) {
-            if let Ok(bytes) = emit::direct_entry(f.arity(), addr) {
+            if let Ok(bytes) = emit::direct_function(&f.body, f.arity(), self.nregs) {
                 if let Some(at) = state.mem.alloc(bytes.len()) {
                     if state.mem.write(at, &bytes).is_ok() {
                         if let Some(c) = state.code.get_mut(&f.id) {
