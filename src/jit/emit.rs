@@ -139,32 +139,12 @@ pub fn function(
 ) -> Result<Emitted, EmitError> {
     let guard = StackGuard::here();
     let depth = need(body, &guard)?;
-    let mut node_flags = HashMap::new();
-    flags(body, &mut node_flags, &guard)?;
     let outgoing = max_outgoing(body, &guard)?;
     // No frame pointer: everything is addressed from rsp. The call pushed
     // 8 bytes onto a 16-aligned stack, so FRAME ≡ 8 (mod 16) re-aligns it.
-    let frame = (8 * (depth + 1) + 8 * outgoing).next_multiple_of(16) + 8;
-    let frame = i32::try_from(frame).map_err(|_| EmitError::Limit(ErrorKind::NestingTooDeep(0)))?;
-    let homes_at =
-        i32::try_from(8 * outgoing).map_err(|_| EmitError::Limit(ErrorKind::NestingTooDeep(0)))?;
-    let mut e = Emitter {
-        ops: VecAssembler::new(0),
-        helpers: *helpers,
-        sites,
-        calls: Vec::new(),
-        nregs: nregs.clamp(2, MAX_REGS),
-        arity,
-        guard,
-        failed_calls: Vec::new(),
-        stack_out: None,
-        fail_out: None,
-        flags: node_flags,
-        pool: Vec::new(),
-        frame,
-        homes_at,
-        direct: false,
-    };
+    let frame = small((8 * (depth + 1) + 8 * outgoing).next_multiple_of(16) + 8)?;
+    let homes_at = small(8 * outgoing)?;
+    let mut e = Emitter::new(body, arity, *helpers, sites, nregs, guard, frame, homes_at)?;
     let stack_out = e.ops.new_dynamic_label();
     let fail_out = e.ops.new_dynamic_label();
     e.stack_out = Some(stack_out);
@@ -216,15 +196,7 @@ pub fn function(
             ; ret
         );
     }
-    // The constant pool, after the code: 8-byte aligned `f64`s that
-    // instructions read with `[rip + disp32]`.
-    if !e.pool.is_empty() {
-        dynasm!(e.ops ; .arch x64 ; .align 8, 0xCC);
-    }
-    let pool_at = e.ops.offset().0;
-    for (bits, label) in std::mem::take(&mut e.pool) {
-        dynasm!(e.ops ; .arch x64 ; =>label ; .u64 bits);
-    }
+    let pool_at = e.place_pool();
     let calls = std::mem::take(&mut e.calls);
     let code = e
         .ops
@@ -272,7 +244,57 @@ enum Loc {
     Arg(i32),
 }
 
-impl Emitter<'_> {
+/// A frame size or offset as an `i32` displacement.
+fn small(bytes: usize) -> Result<i32, EmitError> {
+    i32::try_from(bytes).map_err(|_| EmitError::Limit(ErrorKind::NestingTooDeep(0)))
+}
+
+impl<'a> Emitter<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        body: &Node,
+        arity: usize,
+        helpers: Helpers,
+        sites: &'a mut dyn Sites,
+        nregs: u8,
+        guard: StackGuard,
+        frame: i32,
+        homes_at: i32,
+    ) -> Result<Emitter<'a>, EmitError> {
+        let mut node_flags = HashMap::new();
+        flags(body, &mut node_flags, &guard)?;
+        Ok(Emitter {
+            ops: VecAssembler::new(0),
+            helpers,
+            sites,
+            calls: Vec::new(),
+            nregs: nregs.clamp(2, MAX_REGS),
+            arity,
+            guard,
+            failed_calls: Vec::new(),
+            stack_out: None,
+            fail_out: None,
+            flags: node_flags,
+            pool: Vec::new(),
+            frame,
+            homes_at,
+            direct: false,
+        })
+    }
+
+    /// The constant pool, after the code: 8-byte aligned `f64`s that
+    /// instructions read with `[rip + disp32]`. Returns where it starts.
+    fn place_pool(&mut self) -> usize {
+        if !self.pool.is_empty() {
+            dynasm!(self.ops ; .arch x64 ; .align 8, 0xCC);
+        }
+        let at = self.ops.offset().0;
+        for (bits, label) in std::mem::take(&mut self.pool) {
+            dynasm!(self.ops ; .arch x64 ; =>label ; .u64 bits);
+        }
+        at
+    }
+
     /// `[rsp + home(d)]`: the spill slot of depth `d`.
     fn home(&self, d: usize) -> i32 {
         self.homes_at + 8 * d as i32
@@ -816,33 +838,25 @@ pub fn direct_function(body: &Node, arity: usize, nregs: u8) -> Result<Vec<u8>, 
         return Err(EmitError::Assembler("not a pure function".into()));
     }
     let depth = need(body, &guard)?;
-    let mut node_flags = HashMap::new();
-    flags(body, &mut node_flags, &guard)?;
     // After the call (8 bytes) and `push rbx` (8), rsp is 16-aligned.
-    let frame = i32::try_from((8 * (depth + 1)).next_multiple_of(16))
-        .map_err(|_| EmitError::Limit(ErrorKind::NestingTooDeep(0)))?;
+    let frame = small((8 * (depth + 1)).next_multiple_of(16))?;
     let mut no_sites = NoSites;
-    let mut e = Emitter {
-        ops: VecAssembler::new(0),
-        helpers: Helpers {
-            global: 0,
-            fail: 0,
-            call_failed: 0,
-        },
-        sites: &mut no_sites,
-        calls: Vec::new(),
-        nregs: nregs.clamp(2, MAX_REGS),
-        arity,
-        guard,
-        failed_calls: Vec::new(),
-        stack_out: None,
-        fail_out: None,
-        flags: node_flags,
-        pool: Vec::new(),
-        frame,
-        homes_at: 0,
-        direct: true,
+    let no_helpers = Helpers {
+        global: 0,
+        fail: 0,
+        call_failed: 0,
     };
+    let mut e = Emitter::new(
+        body,
+        arity,
+        no_helpers,
+        &mut no_sites,
+        nregs,
+        guard,
+        frame,
+        0,
+    )?;
+    e.direct = true;
     dynasm!(e.ops
         ; .arch x64
         ; push rbx
@@ -857,12 +871,7 @@ pub fn direct_function(body: &Node, arity: usize, nregs: u8) -> Result<Vec<u8>, 
         ; pop rbx
         ; ret
     );
-    if !e.pool.is_empty() {
-        dynasm!(e.ops ; .arch x64 ; .align 8, 0xCC);
-    }
-    for (bits, label) in std::mem::take(&mut e.pool) {
-        dynasm!(e.ops ; .arch x64 ; =>label ; .u64 bits);
-    }
+    e.place_pool();
     e.ops
         .finalize()
         .map_err(|err| EmitError::Assembler(err.to_string()))
