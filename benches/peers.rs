@@ -27,69 +27,16 @@
 
 use std::cell::Cell;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use evalexpr::{Context, EvalexprError, EvalexprResult, Value};
 use exmex::prelude::*;
 use exprjit::{Engine, ExprHandle, Mode, Options};
 use fasteval::{Compiler, Evaler};
 
-/// Wall-clock time, or with `EXPRJIT_BENCH_CPU=1` the thread's CPU time
-/// (the same clock as `benches/eval.rs`).
-struct Clock {
-    cpu: bool,
-    epoch: Instant,
-}
-
-impl Clock {
-    fn from_env() -> Clock {
-        Clock {
-            cpu: std::env::var_os("EXPRJIT_BENCH_CPU").is_some_and(|v| v != "0"),
-            epoch: Instant::now(),
-        }
-    }
-
-    fn now(&self) -> Duration {
-        if !self.cpu {
-            return self.epoch.elapsed();
-        }
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec; the clock id is a
-        // constant the kernel knows.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
-}
-
-impl Measurement for Clock {
-    type Intermediate = Duration;
-    type Value = Duration;
-
-    fn start(&self) -> Duration {
-        self.now()
-    }
-    fn end(&self, start: Duration) -> Duration {
-        self.now().saturating_sub(start)
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, d: &Duration) -> f64 {
-        d.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        WallTime.formatter()
-    }
-}
+#[path = "support/clock.rs"]
+mod clock;
+use clock::Clock;
 
 /// Inputs, used in turn: 16 points, none of them special.
 fn inputs() -> [(f64, f64); 16] {
