@@ -738,7 +738,24 @@ impl Engine {
     }
 
     /// Evaluates a compiled expression with one value per variable.
+    ///
+    /// Inlined into the caller so that the fast path of a hot pure handle
+    /// is a length check, one load and one indirect call; everything else
+    /// is in [`Engine::eval_handle_slow`].
+    #[inline]
     pub fn eval_handle(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let direct = handle.func.tier.direct.get();
+            if direct != 0 && values.len() == handle.func.arity() {
+                return Ok(crate::jit::entry::call_direct(direct, values));
+            }
+        }
+        self.eval_handle_slow(handle, values)
+    }
+
+    #[inline(never)]
+    fn eval_handle_slow(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
         if values.len() != handle.func.arity() {
             return Err(ErrorKind::Arity {
                 name: "expression".into(),
@@ -746,14 +763,6 @@ impl Engine {
                 got: values.len(),
             }
             .into());
-        }
-        // The fast path of a hot pure handle: one indirect call.
-        #[cfg(target_arch = "x86_64")]
-        {
-            let direct = handle.func.tier.direct.get();
-            if direct != 0 {
-                return Ok(crate::jit::entry::call_direct(direct, values));
-            }
         }
         self.invoke(&handle.func, values)
     }

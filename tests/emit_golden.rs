@@ -111,6 +111,12 @@ struct Compiled {
 /// branch targets as offsets from the start of the function, addresses by
 /// name.
 fn compile(params: &[&str], body: &str, nregs: u8) -> Compiled {
+    compile_as(params, body, nregs, None)
+}
+
+/// [`compile`] for a function bound to `self_sym`, whose calls of that
+/// name are its own (and so are inlined).
+fn compile_as(params: &[&str], body: &str, nregs: u8, self_sym: Option<Sym>) -> Compiled {
     let node = lower_body(params, body);
     let helpers = Helpers {
         global: GLOBAL,
@@ -118,7 +124,7 @@ fn compile(params: &[&str], body: &str, nregs: u8) -> Compiled {
         call_failed: CALL_FAILED,
     };
     let mut sites = FakeSites::default();
-    let emitted = emit::function(&node, params.len(), &helpers, &mut sites, nregs)
+    let emitted = emit::function(&node, params.len(), &helpers, &mut sites, nregs, self_sym)
         .unwrap_or_else(|e| panic!("{body}: {e:?}"));
 
     let symbols = symbols();
@@ -210,18 +216,19 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x36
+              15: jb 0x34
               21: sub r13, 1
-              25: jb 0x36
+              25: jb 0x34
               31: movsd xmm0, [0x50]
-              40: add r13, 1
-              44: xor eax, eax
-              46: add rsp, 0x18
-              53: ret
-              54: mov eax, 2
-              59: add rsp, 0x18
-              66: ret
-              67: add rsp, 0x18
+              40: add rsp, 0x18
+              47: add r13, 1
+              51: ret
+              52: mov eax, 2
+              57: add rsp, 0x18
+              64: stc
+              65: ret
+              66: add rsp, 0x18
+              73: stc
               74: ret
               75: int3
               76: int3
@@ -239,18 +246,19 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x32
+              15: jb 0x30
               21: sub r13, 1
-              25: jb 0x32
+              25: jb 0x30
               31: xorpd xmm0, xmm0
-              36: add r13, 1
-              40: xor eax, eax
-              42: add rsp, 0x18
-              49: ret
-              50: mov eax, 2
-              55: add rsp, 0x18
-              62: ret
-              63: add rsp, 0x18
+              36: add rsp, 0x18
+              43: add r13, 1
+              47: ret
+              48: mov eax, 2
+              53: add rsp, 0x18
+              60: stc
+              61: ret
+              62: add rsp, 0x18
+              69: stc
               70: ret
         ",
     },
@@ -262,18 +270,19 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x37
+              15: jb 0x35
               21: sub r13, 1
-              25: jb 0x37
+              25: jb 0x35
               31: movsd xmm0, [rsp + 0x28]
-              41: add r13, 1
-              45: xor eax, eax
-              47: add rsp, 0x18
-              54: ret
-              55: mov eax, 2
-              60: add rsp, 0x18
-              67: ret
-              68: add rsp, 0x18
+              41: add rsp, 0x18
+              48: add r13, 1
+              52: ret
+              53: mov eax, 2
+              58: add rsp, 0x18
+              65: stc
+              66: ret
+              67: add rsp, 0x18
+              74: stc
               75: ret
         ",
     },
@@ -285,19 +294,20 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x41
+              15: jb 0x3f
               21: sub r13, 1
-              25: jb 0x41
+              25: jb 0x3f
               31: movsd xmm0, [rsp + 0x20]
               41: addsd xmm0, [rsp + 0x28]
-              51: add r13, 1
-              55: xor eax, eax
-              57: add rsp, 0x18
-              64: ret
-              65: mov eax, 2
-              70: add rsp, 0x18
-              77: ret
-              78: add rsp, 0x18
+              51: add rsp, 0x18
+              58: add r13, 1
+              62: ret
+              63: mov eax, 2
+              68: add rsp, 0x18
+              75: stc
+              76: ret
+              77: add rsp, 0x18
+              84: stc
               85: ret
         ",
     },
@@ -309,22 +319,25 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x5a
+              15: jb 0x58
               21: sub r13, 1
-              25: jb 0x5a
-              31: movsd xmm0, [rsp + 0x30]
-              41: subsd xmm0, [rsp + 0x38]
-              51: movsd xmm1, [rsp + 0x30]
-              61: divsd xmm1, [rsp + 0x38]
+              25: jb 0x58
+              31: movsd xmm13, [rsp + 0x30]
+              41: movsd xmm12, [rsp + 0x38]
+              51: movapd xmm0, xmm13
+              56: subsd xmm0, xmm12
+              61: movapd xmm1, xmm13
+              66: divsd xmm1, xmm12
               71: mulsd xmm0, xmm1
-              76: add r13, 1
-              80: xor eax, eax
-              82: add rsp, 0x28
-              89: ret
-              90: mov eax, 2
-              95: add rsp, 0x28
-              102: ret
-              103: add rsp, 0x28
+              76: add rsp, 0x28
+              83: add r13, 1
+              87: ret
+              88: mov eax, 2
+              93: add rsp, 0x28
+              100: stc
+              101: ret
+              102: add rsp, 0x28
+              109: stc
               110: ret
         ",
     },
@@ -336,20 +349,21 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x45
+              15: jb 0x43
               21: sub r13, 1
-              25: jb 0x45
+              25: jb 0x43
               31: movsd xmm0, [rsp + 0x20]
               41: movsd xmm15, [0x60]
               50: xorpd xmm0, xmm15
-              55: add r13, 1
-              59: xor eax, eax
-              61: add rsp, 0x18
-              68: ret
-              69: mov eax, 2
-              74: add rsp, 0x18
-              81: ret
-              82: add rsp, 0x18
+              55: add rsp, 0x18
+              62: add r13, 1
+              66: ret
+              67: mov eax, 2
+              72: add rsp, 0x18
+              79: stc
+              80: ret
+              81: add rsp, 0x18
+              88: stc
               89: ret
               90: int3
               91: int3
@@ -368,23 +382,24 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x4c
+              15: jb 0x4a
               21: sub r13, 1
-              25: jb 0x4c
+              25: jb 0x4a
               31: movsd xmm0, [rsp + 0x20]
               41: xorpd xmm15, xmm15
               46: ucomisd xmm15, xmm0
               51: sete al
               54: movzx eax, al
               57: cvtsi2sd xmm0, eax
-              62: add r13, 1
-              66: xor eax, eax
-              68: add rsp, 0x18
-              75: ret
-              76: mov eax, 2
-              81: add rsp, 0x18
-              88: ret
-              89: add rsp, 0x18
+              62: add rsp, 0x18
+              69: add r13, 1
+              73: ret
+              74: mov eax, 2
+              79: add rsp, 0x18
+              86: stc
+              87: ret
+              88: add rsp, 0x18
+              95: stc
               96: ret
         ",
     },
@@ -396,9 +411,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5f
+              15: jb 0x5d
               21: sub r13, 1
-              25: jb 0x5f
+              25: jb 0x5d
               31: movsd xmm0, [rsp + 0x20]
               41: movsd xmm1, [rsp + 0x28]
               51: movapd xmm14, xmm0
@@ -406,14 +421,15 @@ const CASES: &[Case] = &[
               62: movsd xmm15, [0x78]
               71: andpd xmm14, xmm15
               76: movapd xmm0, xmm14
-              81: add r13, 1
-              85: xor eax, eax
-              87: add rsp, 0x18
-              94: ret
-              95: mov eax, 2
-              100: add rsp, 0x18
-              107: ret
-              108: add rsp, 0x18
+              81: add rsp, 0x18
+              88: add r13, 1
+              92: ret
+              93: mov eax, 2
+              98: add rsp, 0x18
+              105: stc
+              106: ret
+              107: add rsp, 0x18
+              114: stc
               115: ret
               116: int3
               117: int3
@@ -430,9 +446,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5f
+              15: jb 0x5d
               21: sub r13, 1
-              25: jb 0x5f
+              25: jb 0x5d
               31: movsd xmm0, [rsp + 0x20]
               41: movsd xmm1, [rsp + 0x28]
               51: movapd xmm14, xmm1
@@ -440,14 +456,15 @@ const CASES: &[Case] = &[
               62: movsd xmm15, [0x78]
               71: andpd xmm14, xmm15
               76: movapd xmm0, xmm14
-              81: add r13, 1
-              85: xor eax, eax
-              87: add rsp, 0x18
-              94: ret
-              95: mov eax, 2
-              100: add rsp, 0x18
-              107: ret
-              108: add rsp, 0x18
+              81: add rsp, 0x18
+              88: add r13, 1
+              92: ret
+              93: mov eax, 2
+              98: add rsp, 0x18
+              105: stc
+              106: ret
+              107: add rsp, 0x18
+              114: stc
               115: ret
               116: int3
               117: int3
@@ -464,9 +481,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5f
+              15: jb 0x5d
               21: sub r13, 1
-              25: jb 0x5f
+              25: jb 0x5d
               31: movsd xmm0, [rsp + 0x20]
               41: movsd xmm1, [rsp + 0x28]
               51: movapd xmm14, xmm0
@@ -474,14 +491,15 @@ const CASES: &[Case] = &[
               62: movsd xmm15, [0x78]
               71: andpd xmm14, xmm15
               76: movapd xmm0, xmm14
-              81: add r13, 1
-              85: xor eax, eax
-              87: add rsp, 0x18
-              94: ret
-              95: mov eax, 2
-              100: add rsp, 0x18
-              107: ret
-              108: add rsp, 0x18
+              81: add rsp, 0x18
+              88: add r13, 1
+              92: ret
+              93: mov eax, 2
+              98: add rsp, 0x18
+              105: stc
+              106: ret
+              107: add rsp, 0x18
+              114: stc
               115: ret
               116: int3
               117: int3
@@ -498,23 +516,26 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x60
+              15: jb 0x5e
               21: sub r13, 1
-              25: jb 0x60
-              31: movsd xmm0, [rsp + 0x28]
-              41: ucomisd xmm0, [rsp + 0x20]
-              51: jbe 0x48
-              57: movsd xmm0, [rsp + 0x20]
-              67: jmp 0x52
-              72: movsd xmm0, [rsp + 0x28]
-              82: add r13, 1
-              86: xor eax, eax
-              88: add rsp, 0x18
-              95: ret
-              96: mov eax, 2
-              101: add rsp, 0x18
-              108: ret
-              109: add rsp, 0x18
+              25: jb 0x5e
+              31: movsd xmm13, [rsp + 0x20]
+              41: movsd xmm12, [rsp + 0x28]
+              51: movapd xmm0, xmm12
+              56: ucomisd xmm0, xmm13
+              61: jbe 0x4d
+              67: movapd xmm0, xmm13
+              72: jmp 0x52
+              77: movapd xmm0, xmm12
+              82: add rsp, 0x18
+              89: add r13, 1
+              93: ret
+              94: mov eax, 2
+              99: add rsp, 0x18
+              106: stc
+              107: ret
+              108: add rsp, 0x18
+              115: stc
               116: ret
         ",
     },
@@ -526,9 +547,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5f
+              15: jb 0x5d
               21: sub r13, 1
-              25: jb 0x5f
+              25: jb 0x5d
               31: movsd xmm0, [rsp + 0x20]
               41: xorpd xmm15, xmm15
               46: ucomisd xmm15, xmm0
@@ -536,14 +557,15 @@ const CASES: &[Case] = &[
               57: movsd xmm0, [rsp + 0x28]
               67: jmp 0x51
               72: movsd xmm0, [0x78]
-              81: add r13, 1
-              85: xor eax, eax
-              87: add rsp, 0x18
-              94: ret
-              95: mov eax, 2
-              100: add rsp, 0x18
-              107: ret
-              108: add rsp, 0x18
+              81: add rsp, 0x18
+              88: add r13, 1
+              92: ret
+              93: mov eax, 2
+              98: add rsp, 0x18
+              105: stc
+              106: ret
+              107: add rsp, 0x18
+              114: stc
               115: ret
               116: int3
               117: int3
@@ -560,24 +582,26 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x65
+              15: jb 0x63
               21: sub r13, 1
-              25: jb 0x65
-              31: movsd xmm0, [rsp + 0x20]
-              41: ucomisd xmm0, [rsp + 0x28]
-              51: jp 0x4d
-              57: jne 0x4d
-              63: movsd xmm0, [0x80]
-              72: jmp 0x57
-              77: movsd xmm0, [rsp + 0x28]
-              87: add r13, 1
-              91: xor eax, eax
-              93: add rsp, 0x18
-              100: ret
-              101: mov eax, 2
-              106: add rsp, 0x18
-              113: ret
-              114: add rsp, 0x18
+              25: jb 0x63
+              31: movsd xmm13, [rsp + 0x28]
+              41: movsd xmm0, [rsp + 0x20]
+              51: ucomisd xmm0, xmm13
+              56: jp 0x52
+              62: jne 0x52
+              68: movsd xmm0, [0x80]
+              77: jmp 0x57
+              82: movapd xmm0, xmm13
+              87: add rsp, 0x18
+              94: add r13, 1
+              98: ret
+              99: mov eax, 2
+              104: add rsp, 0x18
+              111: stc
+              112: ret
+              113: add rsp, 0x18
+              120: stc
               121: ret
               122: int3
               123: int3
@@ -596,24 +620,27 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x66
+              15: jb 0x64
               21: sub r13, 1
-              25: jb 0x66
-              31: movsd xmm0, [rsp + 0x20]
-              41: ucomisd xmm0, [rsp + 0x28]
-              51: jp 0x3f
-              57: je 0x4e
-              63: movsd xmm0, [rsp + 0x20]
-              73: jmp 0x58
-              78: movsd xmm0, [rsp + 0x28]
-              88: add r13, 1
-              92: xor eax, eax
-              94: add rsp, 0x18
-              101: ret
-              102: mov eax, 2
-              107: add rsp, 0x18
-              114: ret
-              115: add rsp, 0x18
+              25: jb 0x64
+              31: movsd xmm13, [rsp + 0x20]
+              41: movsd xmm12, [rsp + 0x28]
+              51: movapd xmm0, xmm13
+              56: ucomisd xmm0, xmm12
+              61: jp 0x49
+              67: je 0x53
+              73: movapd xmm0, xmm13
+              78: jmp 0x58
+              83: movapd xmm0, xmm12
+              88: add rsp, 0x18
+              95: add r13, 1
+              99: ret
+              100: mov eax, 2
+              105: add rsp, 0x18
+              112: stc
+              113: ret
+              114: add rsp, 0x18
+              121: stc
               122: ret
         ",
     },
@@ -625,33 +652,33 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x7f
+              15: jb 0x78
               21: sub r13, 1
-              25: jb 0x7f
-              31: movsd xmm0, [rsp + 0x20]
-              41: ucomisd xmm0, [rsp + 0x28]
-              51: jp 0x3f
-              57: je 0x59
-              63: movsd xmm0, [rsp + 0x20]
-              73: ucomisd xmm0, [rsp + 0x28]
+              25: jb 0x78
+              31: movsd xmm13, [rsp + 0x20]
+              41: movsd xmm12, [rsp + 0x28]
+              51: movapd xmm0, xmm13
+              56: ucomisd xmm0, xmm12
+              61: jp 0x49
+              67: je 0x59
+              73: movapd xmm0, xmm13
+              78: ucomisd xmm0, xmm12
               83: jbe 0x67
-              89: movsd xmm0, [0x98]
-              98: jmp 0x71
-              103: movsd xmm0, [rsp + 0x28]
-              113: add r13, 1
-              117: xor eax, eax
-              119: add rsp, 0x18
-              126: ret
-              127: mov eax, 2
-              132: add rsp, 0x18
-              139: ret
-              140: add rsp, 0x18
-              147: ret
-              148: int3
-              149: int3
-              150: int3
-              151: int3
-              152: .f64 1
+              89: movsd xmm0, [0x90]
+              98: jmp 0x6c
+              103: movapd xmm0, xmm12
+              108: add rsp, 0x18
+              115: add r13, 1
+              119: ret
+              120: mov eax, 2
+              125: add rsp, 0x18
+              132: stc
+              133: ret
+              134: add rsp, 0x18
+              141: stc
+              142: ret
+              143: int3
+              144: .f64 1
         ",
     },
     Case {
@@ -662,9 +689,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x74
+              15: jb 0x72
               21: sub r13, 1
-              25: jb 0x74
+              25: jb 0x72
               31: movsd xmm0, [rsp + 0x20]
               41: xorpd xmm15, xmm15
               46: ucomisd xmm15, xmm0
@@ -676,14 +703,15 @@ const CASES: &[Case] = &[
               83: movsd xmm0, [0x90]
               92: jmp 0x66
               97: xorpd xmm0, xmm0
-              102: add r13, 1
-              106: xor eax, eax
-              108: add rsp, 0x18
-              115: ret
-              116: mov eax, 2
-              121: add rsp, 0x18
-              128: ret
-              129: add rsp, 0x18
+              102: add rsp, 0x18
+              109: add r13, 1
+              113: ret
+              114: mov eax, 2
+              119: add rsp, 0x18
+              126: stc
+              127: ret
+              128: add rsp, 0x18
+              135: stc
               136: ret
               137: int3
               138: int3
@@ -703,9 +731,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x74
+              15: jb 0x72
               21: sub r13, 1
-              25: jb 0x74
+              25: jb 0x72
               31: movsd xmm0, [rsp + 0x20]
               41: xorpd xmm15, xmm15
               46: ucomisd xmm15, xmm0
@@ -717,14 +745,15 @@ const CASES: &[Case] = &[
               83: movsd xmm0, [0x90]
               92: jmp 0x66
               97: xorpd xmm0, xmm0
-              102: add r13, 1
-              106: xor eax, eax
-              108: add rsp, 0x18
-              115: ret
-              116: mov eax, 2
-              121: add rsp, 0x18
-              128: ret
-              129: add rsp, 0x18
+              102: add rsp, 0x18
+              109: add r13, 1
+              113: ret
+              114: mov eax, 2
+              119: add rsp, 0x18
+              126: stc
+              127: ret
+              128: add rsp, 0x18
+              135: stc
               136: ret
               137: int3
               138: int3
@@ -744,27 +773,35 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x79
+              15: jb 0x72
               21: sub r13, 1
-              25: jb 0x79
-              31: movsd xmm0, [rsp + 0x20]
-              41: ucomisd xmm0, [0x90]
-              50: jbe 0x61
-              56: movsd xmm0, [rsp + 0x20]
-              66: ucomisd xmm0, [rsp + 0x28]
-              76: jb 0x61
-              82: movsd xmm0, [rsp + 0x20]
-              92: jmp 0x6b
-              97: movsd xmm0, [rsp + 0x28]
-              107: add r13, 1
-              111: xor eax, eax
-              113: add rsp, 0x18
-              120: ret
-              121: mov eax, 2
-              126: add rsp, 0x18
-              133: ret
-              134: add rsp, 0x18
-              141: ret
+              25: jb 0x72
+              31: movsd xmm13, [rsp + 0x20]
+              41: movsd xmm12, [rsp + 0x28]
+              51: movapd xmm0, xmm13
+              56: ucomisd xmm0, [0x90]
+              65: jbe 0x61
+              71: movapd xmm0, xmm13
+              76: ucomisd xmm0, xmm12
+              81: jb 0x61
+              87: movapd xmm0, xmm13
+              92: jmp 0x66
+              97: movapd xmm0, xmm12
+              102: add rsp, 0x18
+              109: add r13, 1
+              113: ret
+              114: mov eax, 2
+              119: add rsp, 0x18
+              126: stc
+              127: ret
+              128: add rsp, 0x18
+              135: stc
+              136: ret
+              137: int3
+              138: int3
+              139: int3
+              140: int3
+              141: int3
               142: int3
               143: int3
               144: .f64 0
@@ -778,20 +815,21 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x43
+              15: jb 0x41
               21: sub r13, 1
-              25: jb 0x43
+              25: jb 0x41
               31: movsd xmm0, [rsp + 0x20]
               41: mov rax, <sin>
               51: call rax
-              53: add r13, 1
-              57: xor eax, eax
-              59: add rsp, 0x18
-              66: ret
-              67: mov eax, 2
-              72: add rsp, 0x18
-              79: ret
-              80: add rsp, 0x18
+              53: add rsp, 0x18
+              60: add r13, 1
+              64: ret
+              65: mov eax, 2
+              70: add rsp, 0x18
+              77: stc
+              78: ret
+              79: add rsp, 0x18
+              86: stc
               87: ret
         ",
     },
@@ -803,31 +841,36 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x89
+              15: jb 0x82
               21: sub r13, 1
-              25: jb 0x89
+              25: jb 0x82
               31: movsd xmm0, [rsp + 0x20]
-              41: movsd xmm1, [rsp + 0x28]
-              51: movsd [rsp], xmm0
+              41: movsd [rsp], xmm0
+              51: movsd xmm1, [rsp + 0x28]
               61: movapd xmm0, xmm1
               66: mov rax, <sin>
               76: call rax
               78: movapd xmm1, xmm0
-              83: movsd xmm0, [rsp]
-              93: movapd xmm14, xmm0
-              98: cmpltsd xmm14, xmm1
-              104: movsd xmm15, [0xa0]
-              113: andpd xmm14, xmm15
-              118: movapd xmm0, xmm14
-              123: add r13, 1
-              127: xor eax, eax
-              129: add rsp, 0x18
-              136: ret
-              137: mov eax, 2
-              142: add rsp, 0x18
-              149: ret
-              150: add rsp, 0x18
-              157: ret
+              83: movsd xmm14, [rsp]
+              93: cmpltsd xmm14, xmm1
+              99: movsd xmm15, [0xa0]
+              108: andpd xmm14, xmm15
+              113: movapd xmm0, xmm14
+              118: add rsp, 0x18
+              125: add r13, 1
+              129: ret
+              130: mov eax, 2
+              135: add rsp, 0x18
+              142: stc
+              143: ret
+              144: add rsp, 0x18
+              151: stc
+              152: ret
+              153: int3
+              154: int3
+              155: int3
+              156: int3
+              157: int3
               158: int3
               159: int3
               160: .f64 1
@@ -841,28 +884,29 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x7c
+              15: jb 0x7a
               21: sub r13, 1
-              25: jb 0x7c
+              25: jb 0x7a
               31: movsd xmm0, [rsp + 0x20]
               41: mov rax, <sin>
               51: call rax
-              53: movsd xmm1, [rsp + 0x28]
-              63: movsd [rsp], xmm0
+              53: movsd [rsp], xmm0
+              63: movsd xmm1, [rsp + 0x28]
               73: movapd xmm0, xmm1
               78: mov rax, <cos>
               88: call rax
               90: movapd xmm1, xmm0
               95: movsd xmm0, [rsp]
               105: addsd xmm0, xmm1
-              110: add r13, 1
-              114: xor eax, eax
-              116: add rsp, 0x18
-              123: ret
-              124: mov eax, 2
-              129: add rsp, 0x18
-              136: ret
-              137: add rsp, 0x18
+              110: add rsp, 0x18
+              117: add r13, 1
+              121: ret
+              122: mov eax, 2
+              127: add rsp, 0x18
+              134: stc
+              135: ret
+              136: add rsp, 0x18
+              143: stc
               144: ret
         ",
     },
@@ -874,21 +918,22 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x4d
+              15: jb 0x4b
               21: sub r13, 1
-              25: jb 0x4d
+              25: jb 0x4b
               31: movsd xmm0, [rsp + 0x20]
               41: movsd xmm1, [rsp + 0x28]
               51: mov rax, <atan2>
               61: call rax
-              63: add r13, 1
-              67: xor eax, eax
-              69: add rsp, 0x18
-              76: ret
-              77: mov eax, 2
-              82: add rsp, 0x18
-              89: ret
-              90: add rsp, 0x18
+              63: add rsp, 0x18
+              70: add r13, 1
+              74: ret
+              75: mov eax, 2
+              80: add rsp, 0x18
+              87: stc
+              88: ret
+              89: add rsp, 0x18
+              96: stc
               97: ret
         ",
     },
@@ -900,9 +945,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x70
+              15: jb 0x6e
               21: sub r13, 1
-              25: jb 0x70
+              25: jb 0x6e
               31: movsd xmm0, [rsp + 0x38]
               41: movsd xmm1, [0x88]
               50: mov rax, <^>
@@ -913,14 +958,15 @@ const CASES: &[Case] = &[
               81: movapd xmm1, xmm14
               86: mov rax, <%>
               96: call rax
-              98: add r13, 1
-              102: xor eax, eax
-              104: add rsp, 0x28
-              111: ret
-              112: mov eax, 2
-              117: add rsp, 0x28
-              124: ret
-              125: add rsp, 0x28
+              98: add rsp, 0x28
+              105: add r13, 1
+              109: ret
+              110: mov eax, 2
+              115: add rsp, 0x28
+              122: stc
+              123: ret
+              124: add rsp, 0x28
+              131: stc
               132: ret
               133: int3
               134: int3
@@ -936,9 +982,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x61
+              15: jb 0x5f
               21: sub r13, 1
-              25: jb 0x61
+              25: jb 0x5f
               31: movsd xmm0, [rsp + 0x38]
               41: movsd xmm1, [rsp + 0x30]
               51: mov rax, <atan2>
@@ -946,14 +992,15 @@ const CASES: &[Case] = &[
               63: movsd xmm1, [rsp + 0x30]
               73: mulsd xmm1, xmm0
               78: movapd xmm0, xmm1
-              83: add r13, 1
-              87: xor eax, eax
-              89: add rsp, 0x28
-              96: ret
-              97: mov eax, 2
-              102: add rsp, 0x28
-              109: ret
-              110: add rsp, 0x28
+              83: add rsp, 0x28
+              90: add r13, 1
+              94: ret
+              95: mov eax, 2
+              100: add rsp, 0x28
+              107: stc
+              108: ret
+              109: add rsp, 0x28
+              116: stc
               117: ret
         ",
     },
@@ -965,26 +1012,27 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5e
+              15: jb 0x5c
               21: sub r13, 1
-              25: jb 0x5e
+              25: jb 0x5c
               31: mov rdi, r12
               34: mov esi, 0
               39: mov rax, <rt_global>
               49: call rax
               51: test rax, rax
-              54: jne 0x6b
+              54: jne 0x6a
               60: movsd xmm1, [rsp + 0x20]
               70: addsd xmm1, xmm0
               75: movapd xmm0, xmm1
-              80: add r13, 1
-              84: xor eax, eax
-              86: add rsp, 0x18
-              93: ret
-              94: mov eax, 2
-              99: add rsp, 0x18
-              106: ret
-              107: add rsp, 0x18
+              80: add rsp, 0x18
+              87: add r13, 1
+              91: ret
+              92: mov eax, 2
+              97: add rsp, 0x18
+              104: stc
+              105: ret
+              106: add rsp, 0x18
+              113: stc
               114: ret
         ",
     },
@@ -996,31 +1044,33 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x57
+              15: jb 0x53
               21: sub r13, 1
-              25: jb 0x57
+              25: jb 0x53
               31: movsd xmm0, [rsp + 0x30]
               41: addsd xmm0, [0x90]
               50: movsd [rsp], xmm0
               60: call 0x41
-              65: test eax, eax
-              67: jne 0x6c
-              73: add r13, 1
-              77: xor eax, eax
-              79: add rsp, 0x28
-              86: ret
-              87: mov eax, 2
-              92: add rsp, 0x28
-              99: ret
-              100: add rsp, 0x28
-              107: ret
-              108: mov rdi, r12
-              111: mov esi, 0
-              116: mov edx, eax
-              118: mov rax, <rt_call_failed>
-              128: call rax
-              130: add rsp, 0x28
-              137: ret
+              65: jb 0x6a
+              71: add rsp, 0x28
+              78: add r13, 1
+              82: ret
+              83: mov eax, 2
+              88: add rsp, 0x28
+              95: stc
+              96: ret
+              97: add rsp, 0x28
+              104: stc
+              105: ret
+              106: mov rdi, r12
+              109: mov esi, 0
+              114: mov edx, eax
+              116: mov rax, <rt_call_failed>
+              126: call rax
+              128: add rsp, 0x28
+              135: stc
+              136: ret
+              137: int3
               138: int3
               139: int3
               140: int3
@@ -1038,38 +1088,40 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x38
               7: cmp rsp, [r12]
-              15: jb 0x8a
+              15: jb 0x86
               21: sub r13, 1
-              25: jb 0x8a
+              25: jb 0x86
               31: movsd xmm0, [rsp + 0x40]
               41: movsd xmm1, [rsp + 0x48]
               51: movsd [rsp], xmm0
               61: movsd [rsp + 8], xmm1
               71: call 0x4c
-              76: test eax, eax
-              78: jne 0x9f
-              84: movsd xmm1, [rsp + 0x40]
-              94: movapd xmm14, xmm0
-              99: cmpltsd xmm14, xmm1
-              105: movsd xmm15, [0xc0]
-              114: andpd xmm14, xmm15
-              119: movapd xmm0, xmm14
-              124: add r13, 1
-              128: xor eax, eax
-              130: add rsp, 0x38
-              137: ret
-              138: mov eax, 2
-              143: add rsp, 0x38
-              150: ret
-              151: add rsp, 0x38
-              158: ret
-              159: mov rdi, r12
-              162: mov esi, 0
-              167: mov edx, eax
-              169: mov rax, <rt_call_failed>
-              179: call rax
-              181: add rsp, 0x38
-              188: ret
+              76: jb 0x9d
+              82: movsd xmm1, [rsp + 0x40]
+              92: movapd xmm14, xmm0
+              97: cmpltsd xmm14, xmm1
+              103: movsd xmm15, [0xc0]
+              112: andpd xmm14, xmm15
+              117: movapd xmm0, xmm14
+              122: add rsp, 0x38
+              129: add r13, 1
+              133: ret
+              134: mov eax, 2
+              139: add rsp, 0x38
+              146: stc
+              147: ret
+              148: add rsp, 0x38
+              155: stc
+              156: ret
+              157: mov rdi, r12
+              160: mov esi, 0
+              165: mov edx, eax
+              167: mov rax, <rt_call_failed>
+              177: call rax
+              179: add rsp, 0x38
+              186: stc
+              187: ret
+              188: int3
               189: int3
               190: int3
               191: int3
@@ -1084,9 +1136,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x48
               7: cmp rsp, [r12]
-              15: jb 0xa8
+              15: jb 0xa4
               21: sub r13, 1
-              25: jb 0xa8
+              25: jb 0xa4
               31: movsd xmm0, [rsp + 0x50]
               41: movsd xmm1, [rsp + 0x58]
               51: movsd xmm14, [rsp + 0x50]
@@ -1099,24 +1151,25 @@ const CASES: &[Case] = &[
               121: movsd xmm14, [rsp + 0x28]
               131: movsd [rsp + 0x10], xmm14
               141: call 0x92
-              146: test eax, eax
-              148: jne 0xbd
-              154: add r13, 1
-              158: xor eax, eax
-              160: add rsp, 0x48
-              167: ret
-              168: mov eax, 2
-              173: add rsp, 0x48
-              180: ret
-              181: add rsp, 0x48
-              188: ret
-              189: mov rdi, r12
-              192: mov esi, 0
-              197: mov edx, eax
-              199: mov rax, <rt_call_failed>
-              209: call rax
-              211: add rsp, 0x48
-              218: ret
+              146: jb 0xbb
+              152: add rsp, 0x48
+              159: add r13, 1
+              163: ret
+              164: mov eax, 2
+              169: add rsp, 0x48
+              176: stc
+              177: ret
+              178: add rsp, 0x48
+              185: stc
+              186: ret
+              187: mov rdi, r12
+              190: mov esi, 0
+              195: mov edx, eax
+              197: mov rax, <rt_call_failed>
+              207: call rax
+              209: add rsp, 0x48
+              216: stc
+              217: ret
         ",
     },
     Case {
@@ -1127,22 +1180,23 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x46
+              15: jb 0x44
               21: sub r13, 1
-              25: jb 0x46
+              25: jb 0x44
               31: mov rdi, r12
               34: mov esi, 0
               39: mov rax, <rt_fail>
               49: call rax
-              51: jmp 0x53
-              56: add r13, 1
-              60: xor eax, eax
-              62: add rsp, 0x18
-              69: ret
-              70: mov eax, 2
-              75: add rsp, 0x18
-              82: ret
-              83: add rsp, 0x18
+              51: jmp 0x52
+              56: add rsp, 0x18
+              63: add r13, 1
+              67: ret
+              68: mov eax, 2
+              73: add rsp, 0x18
+              80: stc
+              81: ret
+              82: add rsp, 0x18
+              89: stc
               90: ret
         ",
     },
@@ -1154,9 +1208,9 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x82
+              15: jb 0x80
               21: sub r13, 1
-              25: jb 0x82
+              25: jb 0x80
               31: movsd xmm0, [rsp + 0x30]
               41: movsd xmm1, [rsp + 0x38]
               51: movsd xmm14, [rsp + 0x30]
@@ -1166,14 +1220,15 @@ const CASES: &[Case] = &[
               91: movsd [rsp + 0x10], xmm14
               101: mulsd xmm1, [rsp + 0x10]
               111: addsd xmm0, xmm1
-              116: add r13, 1
-              120: xor eax, eax
-              122: add rsp, 0x28
-              129: ret
-              130: mov eax, 2
-              135: add rsp, 0x28
-              142: ret
-              143: add rsp, 0x28
+              116: add rsp, 0x28
+              123: add r13, 1
+              127: ret
+              128: mov eax, 2
+              133: add rsp, 0x28
+              140: stc
+              141: ret
+              142: add rsp, 0x28
+              149: stc
               150: ret
         ",
     },
@@ -1185,52 +1240,159 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x11f
+              15: jb 0x113
               21: sub r13, 1
-              25: jb 0x11f
+              25: jb 0x113
               31: movsd xmm0, [rsp + 0x30]
-              41: movsd xmm1, [rsp + 0x38]
-              51: movsd xmm14, [rsp + 0x30]
-              61: movsd [rsp + 0x10], xmm14
-              71: movsd xmm14, [rsp + 0x38]
-              81: movsd [rsp + 0x18], xmm14
-              91: movsd [rsp], xmm0
-              101: movsd [rsp + 8], xmm1
+              41: movsd [rsp], xmm0
+              51: movsd xmm1, [rsp + 0x38]
+              61: movsd [rsp + 8], xmm1
+              71: movsd xmm14, [rsp + 0x30]
+              81: movsd [rsp + 0x10], xmm14
+              91: movsd xmm14, [rsp + 0x38]
+              101: movsd [rsp + 0x18], xmm14
               111: movsd xmm0, [rsp + 0x18]
               121: mov rax, <sin>
               131: call rax
               133: movsd [rsp + 0x18], xmm0
-              143: movsd xmm0, [rsp]
-              153: movsd xmm1, [rsp + 8]
-              163: movsd xmm14, [rsp + 0x10]
-              173: cmpltsd xmm14, [rsp + 0x18]
-              184: movsd xmm15, [0x138]
-              193: andpd xmm14, xmm15
-              198: movsd [rsp + 0x10], xmm14
-              208: movapd xmm14, xmm1
-              213: cmpltsd xmm14, [rsp + 0x10]
-              224: movsd xmm15, [0x138]
-              233: andpd xmm14, xmm15
-              238: movapd xmm1, xmm14
-              243: movapd xmm14, xmm0
-              248: cmpltsd xmm14, xmm1
-              254: movsd xmm15, [0x138]
-              263: andpd xmm14, xmm15
-              268: movapd xmm0, xmm14
-              273: add r13, 1
-              277: xor eax, eax
-              279: add rsp, 0x28
-              286: ret
-              287: mov eax, 2
-              292: add rsp, 0x28
-              299: ret
-              300: add rsp, 0x28
-              307: ret
-              308: int3
-              309: int3
-              310: int3
-              311: int3
-              312: .f64 1
+              143: movsd xmm14, [rsp + 0x10]
+              153: cmpltsd xmm14, [rsp + 0x18]
+              164: movsd xmm15, [0x130]
+              173: andpd xmm14, xmm15
+              178: movsd [rsp + 0x10], xmm14
+              188: movsd xmm14, [rsp + 8]
+              198: cmpltsd xmm14, [rsp + 0x10]
+              209: movsd xmm15, [0x130]
+              218: andpd xmm14, xmm15
+              223: movapd xmm1, xmm14
+              228: movsd xmm14, [rsp]
+              238: cmpltsd xmm14, xmm1
+              244: movsd xmm15, [0x130]
+              253: andpd xmm14, xmm15
+              258: movapd xmm0, xmm14
+              263: add rsp, 0x28
+              270: add r13, 1
+              274: ret
+              275: mov eax, 2
+              280: add rsp, 0x28
+              287: stc
+              288: ret
+              289: add rsp, 0x28
+              296: stc
+              297: ret
+              298: int3
+              299: int3
+              300: int3
+              301: int3
+              302: int3
+              303: int3
+              304: .f64 1
+        ",
+    },
+    // Lazy spilling: `sin(x)`, live across the `?:`, goes home once,
+    // before the branch (the code after it may call); the arm that calls
+    // finds it there and reads it in place afterwards, and where the arms
+    // meet it is reloaded, so both paths agree it is in xmm0.
+    Case {
+        name: "a call in one arm of ?:",
+        params: &["x", "y"],
+        body: "sin(x) + (y > 0 ? sin(y) : y)",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x28
+              7: cmp rsp, [r12]
+              15: jb 0xa2
+              21: sub r13, 1
+              25: jb 0xa2
+              31: movsd xmm0, [rsp + 0x30]
+              41: mov rax, <sin>
+              51: call rax
+              53: movsd [rsp], xmm0
+              63: movsd xmm1, [rsp + 0x38]
+              73: ucomisd xmm1, [0xc0]
+              82: jbe 0x87
+              88: movsd xmm1, [rsp + 0x38]
+              98: movapd xmm0, xmm1
+              103: mov rax, <sin>
+              113: call rax
+              115: movapd xmm1, xmm0
+              120: movsd xmm0, [rsp]
+              130: jmp 0x91
+              135: movsd xmm1, [rsp + 0x38]
+              145: addsd xmm0, xmm1
+              150: add rsp, 0x28
+              157: add r13, 1
+              161: ret
+              162: mov eax, 2
+              167: add rsp, 0x28
+              174: stc
+              175: ret
+              176: add rsp, 0x28
+              183: stc
+              184: ret
+              185: int3
+              186: int3
+              187: int3
+              188: int3
+              189: int3
+              190: int3
+              191: int3
+              192: .f64 0
+        ",
+    },
+    // After the `?:` the home of `sin(x)` is still good, so the last call
+    // stores only the value of the `?:` itself.
+    Case {
+        name: "spilled once before a branch that calls",
+        params: &["x", "y"],
+        body: "sin(x) + (y > 0 ? sin(y) : y) * sin(x)",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x28
+              7: cmp rsp, [r12]
+              15: jb 0xe5
+              21: sub r13, 1
+              25: jb 0xe5
+              31: movsd xmm0, [rsp + 0x30]
+              41: mov rax, <sin>
+              51: call rax
+              53: movsd [rsp], xmm0
+              63: movsd xmm1, [rsp + 0x38]
+              73: ucomisd xmm1, [0x100]
+              82: jbe 0x87
+              88: movsd xmm1, [rsp + 0x38]
+              98: movapd xmm0, xmm1
+              103: mov rax, <sin>
+              113: call rax
+              115: movapd xmm1, xmm0
+              120: movsd xmm0, [rsp]
+              130: jmp 0x91
+              135: movsd xmm1, [rsp + 0x38]
+              145: movsd [rsp + 8], xmm1
+              155: movsd xmm2, [rsp + 0x30]
+              165: movapd xmm0, xmm2
+              170: mov rax, <sin>
+              180: call rax
+              182: movapd xmm2, xmm0
+              187: movsd xmm1, [rsp + 8]
+              197: mulsd xmm1, xmm2
+              202: movsd xmm0, [rsp]
+              212: addsd xmm0, xmm1
+              217: add rsp, 0x28
+              224: add r13, 1
+              228: ret
+              229: mov eax, 2
+              234: add rsp, 0x28
+              241: stc
+              242: ret
+              243: add rsp, 0x28
+              250: stc
+              251: ret
+              252: int3
+              253: int3
+              254: int3
+              255: int3
+              256: .f64 0
         ",
     },
 ];
@@ -1241,6 +1403,86 @@ fn emitted_code_matches_the_golden_listings() {
         let got = compile(case.params, case.body, case.nregs);
         assert_listing(case.name, &got.listing, case.expected);
     }
+}
+
+/// A self-recursive function: its own calls are inlined four levels deep.
+/// Each inlined call takes one from the budget in `r13` (failing through
+/// its own site) and gives it back; the parameter of each inlined copy is
+/// its argument, left in the register where it was computed (`xmm0` for
+/// the first level, `xmm1` for the second, …); only the fifth level is a
+/// real `call`. Before it the four live parameters are spilled once;
+/// after the innermost `?:` merges, the three still needed are reloaded
+/// (the fourth died with its copy).
+#[test]
+fn self_recursive_calls_are_inlined() {
+    let body = "n < 1 ? 0 : n + f(n - 1)";
+    // `f` is the first name the body mentions: Sym(0).
+    let got = compile_as(&["n"], body, 14, Some(Sym(0)));
+    let lines: Vec<&str> = got.listing.lines().collect();
+    let count = |text: &str| lines.iter().filter(|l| l.ends_with(text)).count();
+    assert_eq!(got.calls.len(), 1, "{}", got.listing);
+    assert_eq!(count(": sub r13, 1"), 5, "{}", got.listing);
+    assert_eq!(count(": add r13, 1"), 5, "{}", got.listing);
+    // Five sites for the one call of the source: each copy has its own.
+    assert_eq!(got.sites.len(), 5, "{}", got.listing);
+    let listing = got.listing.lines().take(40).collect::<Vec<_>>().join("\n");
+    assert_listing(
+        "self-recursion, down to the real call",
+        &listing,
+        "
+          0: sub rsp, 0x68
+          7: cmp rsp, [r12]
+          15: jb 0x212
+          21: sub r13, 1
+          25: jb 0x212
+          31: movsd xmm0, [0x2d8]
+          40: ucomisd xmm0, [rsp + 0x70]
+          50: jbe 0x42
+          56: xorpd xmm0, xmm0
+          61: jmp 0x206
+          66: movsd xmm0, [rsp + 0x70]
+          76: subsd xmm0, [0x2d8]
+          85: sub r13, 1
+          89: jb 0x229
+          95: movsd xmm1, [0x2d8]
+          104: ucomisd xmm1, xmm0
+          109: jbe 0x7d
+          115: xorpd xmm1, xmm1
+          120: jmp 0x1e9
+          125: movapd xmm1, xmm0
+          130: subsd xmm1, [0x2d8]
+          139: sub r13, 1
+          143: jb 0x24d
+          149: movsd xmm2, [0x2d8]
+          158: ucomisd xmm2, xmm1
+          163: jbe 0xb3
+          169: xorpd xmm2, xmm2
+          174: jmp 0x1d1
+          179: movapd xmm2, xmm1
+          184: subsd xmm2, [0x2d8]
+          193: sub r13, 1
+          197: jb 0x271
+          203: movsd xmm3, [0x2d8]
+          212: ucomisd xmm3, xmm2
+          217: jbe 0xe9
+          223: xorpd xmm3, xmm3
+          228: jmp 0x1b9
+          233: movapd xmm3, xmm2
+          238: subsd xmm3, [0x2d8]
+          247: sub r13, 1
+        ",
+    );
+    // Not its own name (`self_sym` None): an ordinary call.
+    let plain = compile(&["n"], body, 14);
+    assert_eq!(plain.sites.len(), 1, "{}", plain.listing);
+    assert_eq!(
+        plain
+            .listing
+            .lines()
+            .filter(|l| l.ends_with(": sub r13, 1"))
+            .count(),
+        1
+    );
 }
 
 /// The structure `jit::compile` relies on, beyond the listing: each user

@@ -245,6 +245,74 @@ fn self_recursion_is_linked_directly() {
     assert_eq!(func(&e, "fact").tier.stub_entries.get(), 1);
 }
 
+/// A function's calls of its own name are inlined a few levels deep in
+/// machine code (`emit::SelfInline`). Whatever level a value or an error
+/// comes from, every tier must agree: values, error kinds and spans.
+#[test]
+fn inlined_self_calls_agree_with_the_interpreter() {
+    let programs = [
+        // Two calls per level; a leaf at every depth.
+        "fib(n) = n < 2 ? n : fib(n - 1) + fib(n - 2)\nfib(0)\nfib(1)\nfib(7)\nfib(21)",
+        // A self call inside the argument of another: the inner copy's
+        // parameter lives while the outer one's arguments are computed.
+        "ack(m, n) = m == 0 ? n + 1 : n == 0 ? ack(m - 1, 1) : ack(m - 1, ack(m, n - 1))\nack(2, 3)\nack(3, 3)",
+        // Values live across inlined calls, at every depth.
+        "s(n, acc) = n <= 0 ? acc : n * 0.5 + s(n - 1, acc + n) - s(n - 2, acc) * 0.25\ns(12, 1)",
+        // Special values through the inlined comparisons.
+        "h(n) = n < 1 || n != n ? n : h(n - 1) / 2\nh(0/0)\nh(-1/0)\nh(-0)\nh(1e-310)\nh(5)",
+    ];
+    let failing = [
+        // An undefined variable, three levels down.
+        (
+            "u(n) = n < 1 ? nope : u(n - 1)\nu(3)",
+            ErrorKind::UndefinedVariable("nope".into()),
+        ),
+        // An unknown function, raised from inside an inlined copy.
+        (
+            "w(n) = n < 1 ? nowhere(n) : w(n - 1)\nw(6)",
+            ErrorKind::UnknownFunction("nowhere".into()),
+        ),
+        // Its own name with the wrong arity is not inlined: an error.
+        (
+            "v(n) = n < 1 ? 0 : v(n - 1, 2)\nv(4)",
+            ErrorKind::Arity {
+                name: "v".into(),
+                expected: 1,
+                got: 2,
+            },
+        ),
+    ];
+    for (name, opts) in all_configs() {
+        for text in programs {
+            let want = eval(&mut engine(Mode::Interp), text);
+            let got = eval(&mut Engine::with_options(opts.clone()), text);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{name}: {text}");
+        }
+        for (text, kind) in &failing {
+            let want = eval_err(&mut engine(Mode::Interp), text);
+            let got = eval_err(&mut Engine::with_options(opts.clone()), text);
+            assert_eq!(&want.kind, kind, "{text}");
+            assert_eq!((&got.kind, got.span), (kind, want.span), "{name}: {text}");
+        }
+    }
+}
+
+/// Redefining a self-recursive function retires its code with every
+/// inlined copy of the old body in it.
+#[test]
+fn redefining_an_inlined_function_retires_its_copies() {
+    for (name, opts) in all_configs() {
+        let mut e = Engine::with_options(opts);
+        let text = "c(n) = n < 1 ? 0 : 1 + c(n - 1)\nc(30)\nc(30)\nc(30)\nc(n) = n < 1 ? 0 : 2 + c(n - 1)\nc(30)\nc(30)\nc(30)";
+        assert_eq!(
+            eval(&mut e, text),
+            [30.0, 30.0, 30.0, 60.0, 60.0, 60.0],
+            "{name}"
+        );
+    }
+}
+
 const REDEFINE: &str = "f(x) = 1\ng(x) = f(x)\ng(0)\nf(x) = 2\ng(0)\n";
 
 /// SPEC: late binding survives patching, in every configuration.

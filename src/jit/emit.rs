@@ -130,21 +130,32 @@ pub enum EmitError {
 }
 
 /// Compiles a function body with `arity` parameters.
+///
+/// `self_sym` is the global the function is bound to, when the body's
+/// calls of that name reach this very function (it is the name's current
+/// definition): such calls are inlined a few levels deep (see
+/// [`SelfInline`]).
 pub fn function(
     body: &Node,
     arity: usize,
     helpers: &Helpers,
     sites: &mut dyn Sites,
     nregs: u8,
+    self_sym: Option<Sym>,
 ) -> Result<Emitted, EmitError> {
     let guard = StackGuard::here();
-    let depth = need(body, &guard)?;
+    let inline = match self_sym {
+        Some(sym) => SelfInline::plan(sym, body, arity, &guard)?,
+        None => None,
+    };
+    let depth = need(body, &guard, inline.as_ref(), 0)?;
     let outgoing = max_outgoing(body, &guard)?;
     // No frame pointer: everything is addressed from rsp. The call pushed
     // 8 bytes onto a 16-aligned stack, so FRAME ≡ 8 (mod 16) re-aligns it.
     let frame = small((8 * (depth + 1) + 8 * outgoing).next_multiple_of(16) + 8)?;
     let homes_at = small(8 * outgoing)?;
     let mut e = Emitter::new(body, arity, *helpers, sites, nregs, guard, frame, homes_at)?;
+    e.inline = inline;
     let stack_out = e.ops.new_dynamic_label();
     let fail_out = e.ops.new_dynamic_label();
     e.stack_out = Some(stack_out);
@@ -162,37 +173,57 @@ pub fn function(
         ; sub r13, 1
         ; jb =>stack_out
     );
+    // A leaf body's parameters used more than once go to registers:
+    //   movsd xmm<r>, [rsp + FRAME + 8 + 8i]
+    e.pin_params(body, 2)?;
+    for (i, r) in e.param_regs.clone().into_iter().enumerate() {
+        if let Some(r) = r {
+            let disp = frame + 8 + 8 * i as i32;
+            dynasm!(e.ops ; .arch x64 ; movsd Rx(r), [rsp + disp]);
+        }
+    }
     e.expr(body, 0)?;
     e.load(0, 0);
-    // Epilogue: add r13, 1 ; xor eax, eax ; add rsp, FRAME ; ret
+    // Epilogue: add rsp, FRAME ; add r13, 1 ; ret
+    // (the budget was taken without borrowing, so giving it back cannot
+    // carry: CF=0 says "ok"). Failures set CF after the last `add`:
+    //   stack_out: mov eax, STATUS_STACK ; add rsp, FRAME ; stc ; ret
+    //   fail_out:  add rsp, FRAME ; stc ; ret  (a helper left eax)
     dynasm!(e.ops
         ; .arch x64
-        ; add r13, 1
-        ; xor eax, eax
         ; add rsp, frame
+        ; add r13, 1
         ; ret
         ; =>stack_out
         ; mov eax, STATUS_STACK as i32
         ; add rsp, frame
+        ; stc
         ; ret
         ; =>fail_out
         ; add rsp, frame
+        ; stc
         ; ret
     );
     // Out-of-line paths of failed calls:
     //   mov rdi, r12 ; mov esi, SITE ; mov edx, eax ; call call_failed ;
     //   add rsp, FRAME ; ret
-    for (label, site) in std::mem::take(&mut e.failed_calls) {
+    // An inlined call out of budget sets the status its callee's prologue
+    // would have returned first: mov eax, STATUS_STACK
+    for (label, site, status) in std::mem::take(&mut e.failed_calls) {
         let helper = e.helpers.call_failed as i64;
+        dynasm!(e.ops ; .arch x64 ; =>label);
+        if let Some(status) = status {
+            dynasm!(e.ops ; .arch x64 ; mov eax, status as i32);
+        }
         dynasm!(e.ops
             ; .arch x64
-            ; =>label
             ; mov rdi, r12
             ; mov esi, site as i32
             ; mov edx, eax
             ; mov rax, QWORD helper
             ; call rax
             ; add rsp, frame
+            ; stc
             ; ret
         );
     }
@@ -217,7 +248,15 @@ struct Emitter<'a> {
     nregs: u8,
     arity: usize,
     guard: StackGuard,
-    failed_calls: Vec<(DynamicLabel, u32)>,
+    /// Out-of-line paths of calls that failed: label, site, and the status
+    /// to report when `eax` does not hold it already.
+    failed_calls: Vec<(DynamicLabel, u32, Option<u32>)>,
+    /// Self-recursive calls to inline, and how deep.
+    inline: Option<SelfInline<'a>>,
+    /// The inlined calls enclosing the code being emitted, innermost
+    /// last: the depth of each one's first argument. An inlined body's
+    /// parameters are its call's arguments, left at their depths.
+    inlined: Vec<usize>,
     stack_out: Option<DynamicLabel>,
     fail_out: Option<DynamicLabel>,
     flags: HashMap<*const Node, Flags>,
@@ -229,6 +268,20 @@ struct Emitter<'a> {
     homes_at: i32,
     /// Compiling a direct function: arguments come through `rbx`.
     direct: bool,
+    /// Parameter `i` lives in `xmm<param_regs[i]>` for the whole body, if
+    /// given one (see [`Emitter::pin_params`]).
+    param_regs: Vec<Option<u8>>,
+    /// Depths below this one (and below `nregs`) are in their homes, not
+    /// in their registers: a call spilled them and nothing needed them in
+    /// a register since.
+    spilled: usize,
+    /// `homed[i]`: the home of depth `i` holds its current value (it was
+    /// spilled since it was computed), so spilling it again is free.
+    /// Values never change while they live, so a reload keeps this true.
+    homed: Vec<bool>,
+    /// Set for the root of an inlined body: the depths from here up to the
+    /// body's are its parameters, dead once it is done.
+    dead_from: Option<usize>,
 }
 
 /// Where a value lives.
@@ -269,9 +322,15 @@ impl<'a> Emitter<'a> {
             sites,
             calls: Vec::new(),
             nregs: nregs.clamp(2, MAX_REGS),
+            param_regs: Vec::new(),
             arity,
             guard,
             failed_calls: Vec::new(),
+            inline: None,
+            inlined: Vec::new(),
+            spilled: 0,
+            homed: Vec::new(),
+            dead_from: None,
             stack_out: None,
             fail_out: None,
             flags: node_flags,
@@ -295,6 +354,40 @@ impl<'a> Emitter<'a> {
         at
     }
 
+    /// A body that calls nothing clobbers no register, so its parameters
+    /// can live in registers for the whole body, loaded once by the
+    /// prologue, instead of being read from memory at every use. Gives
+    /// each parameter used at least `min_uses` times one of the top
+    /// registers (the value stack keeps the ones below, at least two).
+    /// Returns whether every parameter the body uses got one.
+    ///
+    /// Measured on the 7-term polynomial through the expression handle:
+    /// 6.75 ns with its two parameters read from memory 17 times, 4.36 ns
+    /// with them in registers (native Rust: 2.40 ns).
+    fn pin_params(&mut self, body: &Node, min_uses: usize) -> Result<bool, EmitError> {
+        let calls = self
+            .flags
+            .get(&(body as *const Node))
+            .is_some_and(|f| f.calls);
+        let mut uses = vec![0usize; self.arity];
+        count_params(body, &mut uses, &self.guard)?;
+        if calls {
+            return Ok(uses.iter().all(|&u| u == 0));
+        }
+        let mut regs = vec![None; self.arity];
+        let mut top = self.nregs;
+        for (reg, &n) in regs.iter_mut().zip(&uses) {
+            if n >= min_uses && top > 2 {
+                top -= 1;
+                *reg = Some(top);
+            }
+        }
+        let all = uses.iter().zip(&regs).all(|(&n, r)| n == 0 || r.is_some());
+        self.nregs = top;
+        self.param_regs = regs;
+        Ok(all)
+    }
+
     /// `[rsp + home(d)]`: the spill slot of depth `d`.
     fn home(&self, d: usize) -> i32 {
         self.homes_at + 8 * d as i32
@@ -303,7 +396,11 @@ impl<'a> Emitter<'a> {
     /// Where argument `i` is: above the return address, or — in a direct
     /// function — at `[rbx + 8i]`.
     fn param(&self, i: u32) -> Loc {
-        if self.direct {
+        if let Some(&base) = self.inlined.last() {
+            self.loc(base + i as usize)
+        } else if let Some(&Some(r)) = self.param_regs.get(i as usize) {
+            Loc::Reg(r)
+        } else if self.direct {
             Loc::Arg(8 * i as i32)
         } else {
             Loc::Home(self.frame + 8 + 8 * i as i32)
@@ -311,7 +408,7 @@ impl<'a> Emitter<'a> {
     }
 
     fn loc(&self, d: usize) -> Loc {
-        if d < self.nregs as usize {
+        if d < self.nregs as usize && d >= self.spilled {
             Loc::Reg(d as u8)
         } else {
             Loc::Home(self.home(d))
@@ -362,8 +459,11 @@ impl<'a> Emitter<'a> {
         l
     }
 
-    /// `value at depth d = xmm<x>`
+    /// `value at depth d = xmm<x>`. Every depth above `d` is dead by now,
+    /// so `d` lives in its register again even if it had been spilled.
     fn store(&mut self, d: usize, x: u8) {
+        self.spilled = self.spilled.min(d);
+        self.homed.truncate(d);
         match self.loc(d) {
             Loc::Reg(r) if r == x => {}
             Loc::Reg(r) => dynasm!(self.ops ; .arch x64 ; movapd Rx(r), Rx(x)),
@@ -435,25 +535,84 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Spills (or reloads) the register-held depths below `d`: every `xmm`
-    /// is caller-saved, so they must survive a call in their homes.
+    /// Spills the register-held depths below `d` before a call: every
+    /// `xmm` is caller-saved, so they must survive it in their homes. They
+    /// stay there afterwards, read in place, until control flow merges
+    /// (see [`Emitter::sync`]); a spilled depth is never spilled twice.
     fn save_live(&mut self, d: usize) {
-        for i in 0..d.min(self.nregs as usize) {
-            let disp = self.home(i);
-            dynasm!(self.ops ; .arch x64 ; movsd [rsp + disp], Rx(i as u8));
+        for i in self.spilled..d.min(self.nregs as usize) {
+            if self.homed.get(i) != Some(&true) {
+                let disp = self.home(i);
+                dynasm!(self.ops ; .arch x64 ; movsd [rsp + disp], Rx(i as u8));
+            }
+        }
+        if self.homed.len() < d {
+            self.homed.resize(d, false);
+        }
+        self.homed[..d].fill(true);
+        self.spilled = self.spilled.max(d);
+    }
+
+    /// Stores depth `d` in its home now, while it is still in its
+    /// register, when what runs next while it lives makes a call: it has
+    /// to be spilled anyway, and spilling it here — before any branch in
+    /// that code — means every path agrees it is home, so no later call
+    /// stores it again (a spill inside one arm of a `?:` would be forgotten
+    /// where the arms meet).
+    fn home_before(&mut self, d: usize, next: &Node) {
+        if d >= usize::from(self.nregs)
+            || d < self.spilled
+            || !self.flag(next).is_some_and(|f| f.calls)
+        {
+            return;
+        }
+        if self.homed.get(d) != Some(&true) {
+            let disp = self.home(d);
+            dynasm!(self.ops ; .arch x64 ; movsd [rsp + disp], Rx(d as u8));
+            if self.homed.len() <= d {
+                self.homed.resize(d + 1, false);
+            }
+            self.homed[d] = true;
         }
     }
 
-    fn restore_live(&mut self, d: usize) {
-        for i in 0..d.min(self.nregs as usize) {
+    fn flag(&self, n: &Node) -> Option<Flags> {
+        self.flags.get(&(n as *const Node)).copied()
+    }
+
+    /// What is known to be in the homes where control flow splits at
+    /// depth `d`: every path to a later label starts from it and may only
+    /// add to it, so assuming it at the label is safe.
+    fn homed_at(&self, d: usize) -> Vec<bool> {
+        let mut h = self.homed.clone();
+        h.truncate(d);
+        h
+    }
+
+    /// Brings the spill state back to `entry` (what it was where control
+    /// flow split) by reloading the depths spilled since, so that every
+    /// path reaching a label agrees on where each live value is.
+    /// `movsd` leaves the flags alone, so this may sit between a compare
+    /// and its jump.
+    fn sync(&mut self, entry: usize) {
+        self.sync_live(entry, usize::MAX);
+    }
+
+    /// [`Emitter::sync`], reloading only the depths below `live`: the
+    /// ones above are dead once the construct being merged is done.
+    fn sync_live(&mut self, entry: usize, live: usize) {
+        for i in entry..self.spilled.min(self.nregs as usize).min(live) {
             let disp = self.home(i);
             dynasm!(self.ops ; .arch x64 ; movsd Rx(i as u8), [rsp + disp]);
         }
+        self.spilled = self.spilled.min(entry);
     }
 
     /// Emits code leaving the value of `node` at depth `d`.
     fn expr(&mut self, node: &Node, d: usize) -> Result<(), EmitError> {
         self.check()?;
+        debug_assert!(self.spilled <= d, "nothing at or above d is live");
+        let dead_from = self.dead_from.take();
         match node {
             Node::Num(x) => {
                 let t = self.target(d, S1);
@@ -511,15 +670,27 @@ impl<'a> Emitter<'a> {
                 // op a, b — always with `a` as the destination, so a NaN
                 // operand propagates exactly as in the interpreter. A leaf
                 // `b` is used in place: `subsd xmm0, [rip + 1.0]`.
-                if let Some(src) = self.leaf(b) {
+                if is_leaf(b) {
+                    // (`b`'s place is taken after `a`: a call in `a` may
+                    // have moved it to its home.)
                     self.expr(a, d)?;
+                    let src = self.leaf(b).expect("a leaf");
                     let t = self.reg(d, S1);
                     self.arith(*op, t, src);
                     self.store(d, t);
                 } else {
                     let swapped = self.operands(a, b, d)?;
                     let (x, y) = if swapped { (d + 1, d) } else { (d, d + 1) };
-                    let t = self.reg(x, S1);
+                    // The result replaces `a`: when `a` is at `d` and was
+                    // spilled, it is reloaded straight into `d`'s register.
+                    let t = match self.loc(x) {
+                        Loc::Reg(r) => r,
+                        Loc::Home(_) if x == d && d < usize::from(self.nregs) => {
+                            self.load_from(d as u8, Loc::Home(self.home(d)));
+                            d as u8
+                        }
+                        _ => self.reg(x, S1),
+                    };
                     let src = self.loc(y);
                     self.arith(*op, t, src);
                     self.store(d, t);
@@ -527,6 +698,7 @@ impl<'a> Emitter<'a> {
             }
             Node::Cmp(op, a, b) => {
                 self.expr(a, d)?;
+                self.home_before(d, b);
                 self.expr(b, d + 1)?;
                 // Branch-free: s1 = a (or b) ; cmpsd s1, b (or a), pred ;
                 // andpd s1, [1.0] — the all-ones mask becomes 1.0, else +0.
@@ -553,24 +725,45 @@ impl<'a> Emitter<'a> {
                 // jump_if(node, false, no) ; x = 1.0 ; jmp end ; no: x = 0 ; end:
                 let no = self.ops.new_dynamic_label();
                 let end = self.ops.new_dynamic_label();
+                let homed = self.homed_at(d);
                 self.jump_if(node, false, no, d)?;
                 let t = self.target(d, S1);
                 self.constant(t, ONE_BITS as u64);
                 self.store(d, t);
                 dynasm!(self.ops ; .arch x64 ; jmp =>end ; =>no);
+                self.homed = homed.clone();
                 self.constant(t, 0);
                 self.store(d, t);
                 dynasm!(self.ops ; .arch x64 ; =>end);
+                self.homed = homed;
             }
             Node::Cond(c, a, b) => {
+                // At the root of an inlined body, the parameters below `d`
+                // die with the body: no arm reloads them.
+                let live = dead_from.unwrap_or(d);
                 // jump_if(c, false, other) ; a ; jmp end ; other: b ; end:
+                // Both arms end with the spill state the condition began
+                // with (`sync`), as `jump_if` itself does.
                 let other = self.ops.new_dynamic_label();
                 let end = self.ops.new_dynamic_label();
+                let entry = self.spilled;
+                let homed = self.homed_at(d);
                 self.jump_if(c, false, other, d)?;
                 self.expr(a, d)?;
+                self.sync_live(entry, live);
+                let homed_a = std::mem::replace(&mut self.homed, homed);
                 dynasm!(self.ops ; .arch x64 ; jmp =>end ; =>other);
                 self.expr(b, d)?;
+                self.sync_live(entry, live);
                 dynasm!(self.ops ; .arch x64 ; =>end);
+                // Known in a home after the merge: what both arms put there.
+                let both: Vec<bool> = homed_a
+                    .iter()
+                    .zip(&self.homed)
+                    .map(|(x, y)| *x && *y)
+                    .take(d)
+                    .collect();
+                self.homed = both;
             }
             // sqrt and abs are single IEEE instructions whose results are
             // bit-identical to the Rust functions (f64::sqrt *is* sqrtsd;
@@ -596,7 +789,6 @@ impl<'a> Emitter<'a> {
                 self.load(0, d);
                 self.native_call(*f as usize);
                 self.store(d, 0);
-                self.restore_live(d);
             }
             Node::Call2(_, f, a, b) => {
                 let swapped = self.operands(a, b, d)?;
@@ -616,7 +808,42 @@ impl<'a> Emitter<'a> {
                 }
                 self.native_call(*f as usize);
                 self.store(d, 0);
-                self.restore_live(d);
+            }
+            Node::Call(sym, args, span) if self.inlines(*sym, args.len()) => {
+                let Some(inline) = self.inline else {
+                    unreachable!("inlines() checked it")
+                };
+                for (j, a) in args.iter().enumerate() {
+                    self.expr(a, d + j)?;
+                }
+                let site = self.sites.site(
+                    SiteKind::Call {
+                        sym: *sym,
+                        argc: args.len(),
+                    },
+                    *span,
+                );
+                let out_of_budget = self.ops.new_dynamic_label();
+                self.failed_calls
+                    .push((out_of_budget, site, Some(STATUS_STACK)));
+                // What the callee's prologue and epilogue would do that
+                // anyone could see, and no more: take one from the budget,
+                // run the body with the arguments (left at depths d..d+n)
+                // as its parameters, give the budget back.
+                //   sub r13, 1 ; jb out_of_budget
+                //   … the body at depth d+n …
+                //   movapd xmm<d>, xmm<d+n>
+                //   add r13, 1
+                dynasm!(self.ops ; .arch x64 ; sub r13, 1 ; jb =>out_of_budget);
+                let at = d + args.len();
+                self.inlined.push(d);
+                self.dead_from = Some(d);
+                let body = self.expr(inline.body, at);
+                self.inlined.pop();
+                body?;
+                let t = self.reg(at, S1);
+                self.store(d, t);
+                dynasm!(self.ops ; .arch x64 ; add r13, 1);
             }
             Node::Call(sym, args, span) => {
                 for (j, a) in args.iter().enumerate() {
@@ -637,7 +864,7 @@ impl<'a> Emitter<'a> {
                     *span,
                 );
                 // call rel32 (linked later: the callee, or the runtime stub)
-                // test eax, eax ; jnz failed_call
+                // jc failed_call
                 dynasm!(self.ops ; .arch x64 ; .bytes [0xE8, 0, 0, 0, 0]);
                 self.calls.push(CallReloc {
                     rel32_at: self.ops.offset().0 - 4,
@@ -646,13 +873,18 @@ impl<'a> Emitter<'a> {
                     site,
                 });
                 let failed = self.ops.new_dynamic_label();
-                self.failed_calls.push((failed, site));
-                dynasm!(self.ops ; .arch x64 ; test eax, eax ; jnz =>failed);
+                self.failed_calls.push((failed, site, None));
+                dynasm!(self.ops ; .arch x64 ; jc =>failed);
                 self.store(d, 0);
-                self.restore_live(d);
             }
         }
         Ok(())
+    }
+
+    /// Is a call of `sym` with `argc` arguments, here, inlined?
+    fn inlines(&self, sym: Sym, argc: usize) -> bool {
+        self.inline
+            .is_some_and(|i| i.covers(sym, argc, self.arity) && self.inlined.len() < i.levels)
     }
 
     /// Evaluates `a` at `d` and `b` at `d + 1`, or — when `b` contains a
@@ -674,6 +906,7 @@ impl<'a> Emitter<'a> {
             self.expr(a, d + 1)?;
         } else {
             self.expr(a, d)?;
+            self.home_before(d, b);
             self.expr(b, d + 1)?;
         }
         Ok(swap)
@@ -706,7 +939,6 @@ impl<'a> Emitter<'a> {
             ; jnz =>fail_out
         );
         self.store(d, 0);
-        self.restore_live(d);
     }
 
     /// `xorpd s2, s2 ; ucomisd s2, value(d)` — ZF=1 iff the value is not
@@ -729,6 +961,11 @@ impl<'a> Emitter<'a> {
         d: usize,
     ) -> Result<(), EmitError> {
         self.check()?;
+        // Both ways out (the jump and the fall-through) leave the spill
+        // state as it was here: a call in the condition is followed by a
+        // `sync` between the compare and the jump.
+        let entry = self.spilled;
+        let homed = self.homed_at(d);
         match node {
             Node::Not(a) => self.jump_if(a, !when, target, d),
             Node::And(a, b) => {
@@ -738,6 +975,7 @@ impl<'a> Emitter<'a> {
                     self.jump_if(a, false, skip, d)?;
                     self.jump_if(b, true, target, d)?;
                     dynasm!(self.ops ; .arch x64 ; =>skip);
+                    self.homed = homed;
                 } else {
                     self.jump_if(a, false, target, d)?;
                     self.jump_if(b, false, target, d)?;
@@ -753,6 +991,7 @@ impl<'a> Emitter<'a> {
                     self.jump_if(a, true, skip, d)?;
                     self.jump_if(b, false, target, d)?;
                     dynasm!(self.ops ; .arch x64 ; =>skip);
+                    self.homed = homed;
                 }
                 Ok(())
             }
@@ -765,12 +1004,14 @@ impl<'a> Emitter<'a> {
                     Cmp::Lt | Cmp::Le => (b, a),
                     _ => (a, b),
                 };
-                if let Some(src) = self.leaf(rhs) {
+                if is_leaf(rhs) {
                     self.expr(lhs, d)?;
+                    let src = self.leaf(rhs).expect("a leaf");
                     let rx = self.reg(d, S1);
                     self.ucomisd(rx, src);
                 } else {
                     self.expr(a, d)?;
+                    self.home_before(d, b);
                     self.expr(b, d + 1)?;
                     let (x, y) = match op {
                         Cmp::Lt | Cmp::Le => (d + 1, d),
@@ -780,6 +1021,7 @@ impl<'a> Emitter<'a> {
                     let src = self.loc(y);
                     self.ucomisd(rx, src);
                 }
+                self.sync(entry);
                 match (op, when) {
                     (Cmp::Gt | Cmp::Lt, true) => dynasm!(self.ops ; .arch x64 ; ja =>target),
                     (Cmp::Gt | Cmp::Lt, false) => dynasm!(self.ops ; .arch x64 ; jbe =>target),
@@ -799,6 +1041,7 @@ impl<'a> Emitter<'a> {
             _ => {
                 self.expr(node, d)?;
                 self.test_zero(d);
+                self.sync(entry);
                 if when {
                     dynasm!(self.ops ; .arch x64 ; jnz =>target);
                 } else {
@@ -808,6 +1051,24 @@ impl<'a> Emitter<'a> {
             }
         }
     }
+}
+
+/// Counts the uses of each parameter in `node`.
+fn count_params(node: &Node, uses: &mut [usize], guard: &StackGuard) -> Result<(), EmitError> {
+    guard.check().map_err(EmitError::Limit)?;
+    if let Node::Param(i) = node {
+        if let Some(n) = uses.get_mut(*i as usize) {
+            *n += 1;
+        }
+    }
+    node.children()
+        .into_iter()
+        .try_for_each(|c| count_params(c, uses, guard))
+}
+
+/// A constant or a parameter: an operand used in place (see `Emitter::leaf`).
+fn is_leaf(node: &Node) -> bool {
+    matches!(node, Node::Num(_) | Node::Param(_))
 }
 
 /// Can `node` run without the runtime: no user calls, no global reads, no
@@ -837,7 +1098,7 @@ pub fn direct_function(body: &Node, arity: usize, nregs: u8) -> Result<Vec<u8>, 
     if !is_pure(body, &guard) {
         return Err(EmitError::Assembler("not a pure function".into()));
     }
-    let depth = need(body, &guard)?;
+    let depth = need(body, &guard, None, 0)?;
     // After the call (8 bytes) and `push rbx` (8), rsp is 16-aligned.
     let frame = small((8 * (depth + 1)).next_multiple_of(16))?;
     let mut no_sites = NoSites;
@@ -857,20 +1118,50 @@ pub fn direct_function(body: &Node, arity: usize, nregs: u8) -> Result<Vec<u8>, 
         0,
     )?;
     e.direct = true;
-    dynasm!(e.ops
-        ; .arch x64
-        ; push rbx
-        ; mov rbx, rdi
-        ; sub rsp, frame
-    );
-    e.expr(body, 0)?;
-    e.load(0, 0);
-    dynasm!(e.ops
-        ; .arch x64
-        ; add rsp, frame
-        ; pop rbx
-        ; ret
-    );
+    let nregs = e.nregs;
+    let leaf = e.pin_params(body, 1)?;
+    if !leaf {
+        // Arguments are read through rbx instead.
+        e.param_regs.clear();
+        e.nregs = nregs;
+    }
+    if leaf {
+        // A leaf body (it calls nothing): parameters go straight into
+        // their registers, and a frame is made only if values spill.
+        //   [sub rsp, FRAME] ; movsd xmm<r>, [rdi + 8i] ; … body … ;
+        //   [add rsp, FRAME] ; ret
+        let spills = depth + 1 > usize::from(e.nregs);
+        if spills {
+            dynasm!(e.ops ; .arch x64 ; sub rsp, frame);
+        }
+        for (i, r) in e.param_regs.clone().into_iter().enumerate() {
+            if let Some(r) = r {
+                let disp = 8 * i as i32;
+                dynasm!(e.ops ; .arch x64 ; movsd Rx(r), [rdi + disp]);
+            }
+        }
+        e.expr(body, 0)?;
+        e.load(0, 0);
+        if spills {
+            dynasm!(e.ops ; .arch x64 ; add rsp, frame);
+        }
+        dynasm!(e.ops ; .arch x64 ; ret);
+    } else {
+        dynasm!(e.ops
+            ; .arch x64
+            ; push rbx
+            ; mov rbx, rdi
+            ; sub rsp, frame
+        );
+        e.expr(body, 0)?;
+        e.load(0, 0);
+        dynasm!(e.ops
+            ; .arch x64
+            ; add rsp, frame
+            ; pop rbx
+            ; ret
+        );
+    }
     e.place_pool();
     e.ops
         .finalize()
@@ -910,6 +1201,8 @@ fn flags(
             calls: true,
             fails: true,
         },
+        // sqrt and abs become one instruction each (see `expr`).
+        Node::Call1("sqrt" | "abs", ..) => Flags::default(),
         Node::Call1(..) | Node::Call2(..) => Flags {
             calls: true,
             fails: false,
@@ -927,21 +1220,129 @@ fn flags(
 
 /// How many depths above its own the code for `node` uses (an upper
 /// bound: binary operands may be evaluated in either order).
-fn need(node: &Node, guard: &StackGuard) -> Result<usize, EmitError> {
+/// `level` is how many inlined calls enclose `node` (see [`SelfInline`]).
+fn need(
+    node: &Node,
+    guard: &StackGuard,
+    inline: Option<&SelfInline<'_>>,
+    level: usize,
+) -> Result<usize, EmitError> {
     guard.check().map_err(EmitError::Limit)?;
+    let need = |n: &Node| need(n, guard, inline, level);
     Ok(match node {
         Node::Arith(_, a, b) | Node::Cmp(_, a, b) | Node::Call2(_, _, a, b) => {
-            need(a, guard)?.max(need(b, guard)?) + 1
+            need(a)?.max(need(b)?) + 1
         }
-        Node::Call(_, args, _) => args
-            .iter()
-            .enumerate()
-            .try_fold(0, |m, (j, a)| Ok(m.max(j + need(a, guard)?)))?,
+        Node::Call(sym, args, _) => {
+            let args_need = args
+                .iter()
+                .enumerate()
+                .try_fold(0, |m, (j, a)| Ok(m.max(j + need(a)?)))?;
+            match inline {
+                // An inlined body runs at the call's own depth.
+                Some(i) if level < i.levels && i.covers(*sym, args.len(), i.arity) => {
+                    args_need.max(args.len() + self::need(i.body, guard, inline, level + 1)?)
+                }
+                _ => args_need,
+            }
+        }
         _ => node
             .children()
             .into_iter()
-            .try_fold(0, |m, c| Ok(m.max(need(c, guard)?)))?,
+            .try_fold(0, |m, c| Ok(m.max(need(c)?)))?,
     })
+}
+
+/// Inlining of self-recursive calls: in `fib(n) = n < 2 ? n : fib(n-1) +
+/// fib(n-2)`, the two calls of `fib` are replaced by copies of the body,
+/// whose own calls are replaced again, `levels` deep; the calls below that
+/// are real `call`s of the function's own entry. An inlined call does what
+/// a real one does that anyone could see — it evaluates the arguments,
+/// takes one from the call budget (failing with `recursion too deep` at
+/// the same call) and gives it back — but it needs no frame, no stack
+/// check and no status test, and its parameters are slots of the caller's
+/// frame, one set per level (inlined calls nest like a stack, so one set
+/// per level is enough).
+///
+/// Only the function's own name is inlined: its code is retired when the
+/// name is redefined, so the copies can never outlive the definition they
+/// copy. (Inlining other functions would need their redefinition to
+/// invalidate this code too.)
+#[derive(Clone, Copy)]
+struct SelfInline<'a> {
+    sym: Sym,
+    arity: usize,
+    body: &'a Node,
+    levels: usize,
+}
+
+/// At most this many levels of a self-recursive body are inlined.
+/// Measured on `fib(20)` (median, `cargo bench --bench eval -- fib20`):
+/// see ARCHITECTURE.md and the README.
+const MAX_INLINE_LEVELS: usize = 4;
+
+/// At most this many lowered nodes, all copies together, per function.
+const INLINE_BUDGET: usize = 500;
+
+impl<'a> SelfInline<'a> {
+    /// How deep to inline `sym`'s calls in `body`: as deep as
+    /// [`MAX_INLINE_LEVELS`] and [`INLINE_BUDGET`] allow; `None` when the
+    /// body does not call itself.
+    fn plan(
+        sym: Sym,
+        body: &'a Node,
+        arity: usize,
+        guard: &StackGuard,
+    ) -> Result<Option<SelfInline<'a>>, EmitError> {
+        let mut size = 0;
+        let mut calls = 0;
+        count(body, sym, arity, guard, &mut size, &mut calls)?;
+        if calls == 0 {
+            return Ok(None);
+        }
+        // Level k adds calls^k copies of the body.
+        let (mut levels, mut total, mut copies) = (0, size, 1usize);
+        while levels < MAX_INLINE_LEVELS {
+            copies = copies.saturating_mul(calls);
+            total = total.saturating_add(copies.saturating_mul(size));
+            if total > INLINE_BUDGET {
+                break;
+            }
+            levels += 1;
+        }
+        Ok((levels > 0).then_some(SelfInline {
+            sym,
+            arity,
+            body,
+            levels,
+        }))
+    }
+
+    /// Is a call of `sym` with `argc` arguments a call of this function?
+    fn covers(&self, sym: Sym, argc: usize, arity: usize) -> bool {
+        sym == self.sym && argc == arity
+    }
+}
+
+/// Counts the nodes of `node` and its calls of `sym` with `arity` arguments.
+fn count(
+    node: &Node,
+    sym: Sym,
+    arity: usize,
+    guard: &StackGuard,
+    size: &mut usize,
+    calls: &mut usize,
+) -> Result<(), EmitError> {
+    guard.check().map_err(EmitError::Limit)?;
+    *size += 1;
+    if let Node::Call(s, args, _) = node {
+        if *s == sym && args.len() == arity {
+            *calls += 1;
+        }
+    }
+    node.children()
+        .into_iter()
+        .try_for_each(|c| count(c, sym, arity, guard, size, calls))
 }
 
 /// Most outgoing arguments any call in `node` passes.

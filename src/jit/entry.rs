@@ -64,7 +64,7 @@ pub fn glue(call_stub: usize) -> (Vec<u8>, usize) {
     //   mov r12, rdi ; mov r13, r8                      (CTX, BUDGET)
     //   lea rax, [rcx*8 + 15] ; and rax, -16 ; sub rsp, rax
     //   copy args[0..argc] to [rsp], [rsp+8], ...
-    //   call rsi                                        (eax status, xmm0 value)
+    //   call rsi ; jc failed ; xor eax, eax ; failed:   (CF=1: status in eax)
     //   lea rsp, [rbp - 16] ; pop r13 ; pop r12 ; pop rbp ; ret
     dynasm!(ops
         ; .arch x64
@@ -86,6 +86,9 @@ pub fn glue(call_stub: usize) -> (Vec<u8>, usize) {
         ; jnz <copy_arg
         ; go:
         ; call rsi
+        ; jc >failed
+        ; xor eax, eax
+        ; failed:
         ; mov eax, eax
         ; lea rsp, [rbp - 16]
         ; pop r13
@@ -101,7 +104,8 @@ pub fn glue(call_stub: usize) -> (Vec<u8>, usize) {
     // arguments are above it.
     //   push rbp ; mov rbp, rsp
     //   mov rdi, r12 ; mov rsi, [rbp + 8] ; lea rdx, [rbp + 16] ; mov rcx, r13
-    //   call rt_call_stub ; pop rbp ; ret      (status in eax, value in xmm0)
+    //   call rt_call_stub ; cmp eax, 1 ; cmc   (CF=1 iff the status is not 0)
+    //   pop rbp ; ret                          (status in eax, value in xmm0)
     dynasm!(ops
         ; .arch x64
         ; push rbp
@@ -112,6 +116,8 @@ pub fn glue(call_stub: usize) -> (Vec<u8>, usize) {
         ; mov rcx, r13
         ; mov rax, QWORD call_stub as i64
         ; call rax
+        ; cmp eax, 1
+        ; cmc
         ; pop rbp
         ; ret
     );
@@ -136,7 +142,7 @@ pub fn helpers() -> super::emit::Helpers {
 /// Runs generated code at `entry` with `args` through the trampoline;
 /// `budget` is how many more calls may nest (the entered function's own
 /// prologue takes one).
-pub fn enter(
+pub(crate) fn enter(
     rt: &Runtime<'_>,
     trampoline: usize,
     entry: usize,
@@ -171,7 +177,8 @@ type Direct = extern "sysv64" fn(*const f64) -> f64;
 /// exactly `args.len()` parameters, whose code lives as long as the
 /// function's `Tier::direct` holds it (code is freed only after that is
 /// reset, between statements).
-pub fn call_direct(entry: usize, args: &[f64]) -> f64 {
+#[inline]
+pub(crate) fn call_direct(entry: usize, args: &[f64]) -> f64 {
     // SAFETY: per the contract above, `entry` is placed, executable code
     // with the `Direct` signature that reads `args.len()` values from the
     // pointer and touches nothing else of ours; a pure body cannot fail or

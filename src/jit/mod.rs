@@ -375,12 +375,17 @@ impl Jit {
             source: &f.source,
             made: Vec::new(),
         };
+        // Calls of f's own name reach f only while f is the name's binding.
+        let self_sym = f
+            .sym
+            .filter(|&s| matches!(rt.ns.slot(s), Slot::Func(g) if Rc::ptr_eq(g, f)));
         let emitted = emit::function(
             &f.body,
             f.arity(),
             &self.helpers,
             &mut registrar,
             self.nregs,
+            self_sym,
         );
         let made = registrar.made;
         let emitted = match emitted {
