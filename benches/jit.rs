@@ -18,15 +18,15 @@ const BODY_50: &str =
     "x < y ? sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x + y*y - x*y/7 \
                        : hypot(x, y) * (x - y) + exp(x) * y";
 
-fn compile(c: &mut Criterion) {
-    let mut engine = Engine::with_options(Options {
-        mode: Mode::Jit,
-        ..Options::default()
-    });
-    engine.eval(&format!("f(x, y) = {BODY_50}")).unwrap();
-    let (_, lowered) = engine.explain(BODY_50).unwrap();
-    // Nodes of the S-expression: one per "(" and one per atom that is not
-    // the head right after a "(".
+/// The same size, calling itself once: the JIT inlines the self call four
+/// levels deep (`emit::SelfInline`), so it compiles 250 nodes.
+const RECURSIVE_50: &str = "x < 1 ? sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x \
+                            : r(x - 1, y) * (x - y) + exp(x) * y + -y*y/7";
+
+/// Lowered nodes of `body`, counted on its S-expression: one per "(" and
+/// one per atom that is not the head right after a "(".
+fn nodes(engine: &mut Engine, body: &str) -> usize {
+    let (_, lowered) = engine.explain(body).unwrap();
     let mut nodes = 0;
     let mut after_paren = false;
     for token in lowered
@@ -44,19 +44,34 @@ fn compile(c: &mut Criterion) {
             after_paren = false;
         }
     }
-    assert_eq!(nodes, 50, "BODY_50 lowers to {nodes} nodes: {lowered}");
-    let mut group = c.benchmark_group("compile");
-    group.bench_function("50-node-function", |b| {
-        // Time only the compilation the JIT measures itself (codegen,
-        // placement, linkage), not the invalidation that precedes it.
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                total += engine.recompile("f").unwrap();
-            }
-            total
-        })
+    nodes
+}
+
+fn compile(c: &mut Criterion) {
+    let mut engine = Engine::with_options(Options {
+        mode: Mode::Jit,
+        ..Options::default()
     });
+    engine.eval(&format!("f(x, y) = {BODY_50}")).unwrap();
+    engine.eval(&format!("r(x, y) = {RECURSIVE_50}")).unwrap();
+    for body in [BODY_50, RECURSIVE_50] {
+        let n = nodes(&mut engine, body);
+        assert_eq!(n, 50, "{body} lowers to {n} nodes");
+    }
+    let mut group = c.benchmark_group("compile");
+    for (name, function) in [("50-node-function", "f"), ("50-node-self-recursive", "r")] {
+        group.bench_function(name, |b| {
+            // Time only the compilation the JIT measures itself (codegen,
+            // placement, linkage), not the invalidation that precedes it.
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += engine.recompile(function).unwrap();
+                }
+                total
+            })
+        });
+    }
     group.finish();
 }
 

@@ -741,7 +741,7 @@ impl Engine {
     ///
     /// Inlined into the caller so that the fast path of a hot pure handle
     /// is a length check, one load and one indirect call; everything else
-    /// is in [`Engine::eval_handle_slow`].
+    /// is out of line.
     #[inline]
     pub fn eval_handle(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
         #[cfg(target_arch = "x86_64")]
