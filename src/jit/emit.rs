@@ -150,6 +150,10 @@ pub struct Emitted {
     pub code: Vec<u8>,
     pub pool_at: usize,
     pub calls: Vec<CallReloc>,
+    /// Inlined calls (see `SelfInline`): offset of each one's
+    /// `sub r13, 1`, and how many inlined calls enclose it (0 for a copy
+    /// of the body made directly in the function's own body).
+    pub inlined: Vec<(usize, usize)>,
 }
 
 /// Why code could not be generated.
@@ -259,6 +263,7 @@ pub fn function(
     }
     let pool_at = e.place_pool();
     let calls = std::mem::take(&mut e.calls);
+    let inlined = std::mem::take(&mut e.inlined_at);
     let code = e
         .ops
         .finalize()
@@ -267,6 +272,7 @@ pub fn function(
         code,
         pool_at,
         calls,
+        inlined,
     })
 }
 
@@ -287,6 +293,8 @@ struct Emitter<'a> {
     /// last: the depth of each one's first argument. An inlined body's
     /// parameters are its call's arguments, left at their depths.
     inlined: Vec<usize>,
+    /// Where each inlined call starts, and its nesting (for listings).
+    inlined_at: Vec<(usize, usize)>,
     stack_out: Option<DynamicLabel>,
     fail_out: Option<DynamicLabel>,
     flags: HashMap<*const Node, Flags>,
@@ -358,6 +366,7 @@ impl<'a> Emitter<'a> {
             failed_calls: Vec::new(),
             inline: None,
             inlined: Vec::new(),
+            inlined_at: Vec::new(),
             spilled: 0,
             homed: Vec::new(),
             dead_from: None,
@@ -864,6 +873,8 @@ impl<'a> Emitter<'a> {
                 //   … the body at depth d+n …
                 //   movapd xmm<d>, xmm<d+n>
                 //   add r13, 1
+                self.inlined_at
+                    .push((self.ops.offset().0, self.inlined.len()));
                 dynasm!(self.ops ; .arch x64 ; sub r13, 1 ; jb =>out_of_budget);
                 let at = d + args.len();
                 self.inlined.push(d);

@@ -73,6 +73,8 @@ struct Code {
     func: Weak<Function>,
     /// `rel32` addresses of the calls this code makes.
     calls: Vec<usize>,
+    /// Offsets of its inlined calls of itself, with their nesting.
+    inlined: Vec<(usize, usize)>,
     /// Sites (error positions) this code refers to.
     sites: Vec<u32>,
     /// `rel32` addresses, in other code, patched to call this code.
@@ -332,7 +334,25 @@ impl Jit {
         let state = self.state.borrow();
         let pool_at = state.code.get(&f.id).map_or(bytes.len(), |c| c.pool_at);
         let natives = native_names(self);
+        let inlined: HashMap<usize, usize> = state
+            .code
+            .get(&f.id)
+            .map(|c| {
+                c.inlined
+                    .iter()
+                    .map(|&(at, nest)| (addr + at, nest))
+                    .collect()
+            })
+            .unwrap_or_default();
         let annotate = |ip: usize, len: usize| -> Option<String> {
+            if let Some(nest) = inlined.get(&ip) {
+                return Some(format!(
+                    "inlined call of {}/{} (level {}): takes one from the call budget",
+                    f.name,
+                    f.arity(),
+                    nest + 1
+                ));
+            }
             if len == 5 && bytes[ip - addr] == CALL_REL32 {
                 let cs = state.call_sites.get(&(ip + 1))?;
                 let callee = format!("{}/{}", name_of(cs.sym), cs.argc);
@@ -456,6 +476,7 @@ impl Jit {
                 direct: None,
                 func: Rc::downgrade(f),
                 calls,
+                inlined: emitted.inlined,
                 sites: made,
                 callers: Vec::new(),
                 compile_time: Duration::ZERO,
