@@ -4,97 +4,108 @@
 //! `cargo bench --bench jit`. Figures are quoted in the README and in
 //! `src/jit/memory.rs`.
 
-use std::hint::black_box;
-use std::time::Duration;
+// The JIT exists only on x86-64; elsewhere this bench has nothing to measure.
+#[cfg(target_arch = "x86_64")]
+criterion::criterion_main!(x86::benches);
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use exprjit::jit::memory::CodeMemory;
-use exprjit::{Engine, Mode, Options};
-
-/// A function body of exactly 50 lowered nodes (checked below): nothing in
-/// it folds away, and it has the calls, comparisons and branches real
-/// formulas have.
-const BODY_50: &str =
-    "x < y ? sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x + y*y - x*y/7 \
-                       : hypot(x, y) * (x - y) + exp(x) * y";
-
-/// The same size, calling itself once: the JIT inlines the self call four
-/// levels deep (`emit::SelfInline`), so it compiles 250 nodes.
-const RECURSIVE_50: &str = "x < 1 ? sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x \
-                            : r(x - 1, y) * (x - y) + exp(x) * y + -y*y/7";
-
-/// Lowered nodes of `body`, counted on its S-expression: one per "(" and
-/// one per atom that is not the head right after a "(".
-fn nodes(engine: &mut Engine, body: &str) -> usize {
-    let (_, lowered) = engine.explain(body).unwrap();
-    let mut nodes = 0;
-    let mut after_paren = false;
-    for token in lowered
-        .replace('(', " ( ")
-        .replace(')', " ")
-        .split_whitespace()
-    {
-        if token == "(" {
-            nodes += 1;
-            after_paren = true;
-        } else {
-            if !after_paren {
-                nodes += 1;
-            }
-            after_paren = false;
-        }
-    }
-    nodes
+#[cfg(not(target_arch = "x86_64"))]
+fn main() {
+    eprintln!("benches/jit.rs measures the x86-64 JIT: nothing to run on this target");
 }
 
-fn compile(c: &mut Criterion) {
-    let mut engine = Engine::with_options(Options {
-        mode: Mode::Jit,
-        ..Options::default()
-    });
-    engine.eval(&format!("f(x, y) = {BODY_50}")).unwrap();
-    engine.eval(&format!("r(x, y) = {RECURSIVE_50}")).unwrap();
-    for body in [BODY_50, RECURSIVE_50] {
-        let n = nodes(&mut engine, body);
-        assert_eq!(n, 50, "{body} lowers to {n} nodes");
-    }
-    let mut group = c.benchmark_group("compile");
-    for (name, function) in [("50-node-function", "f"), ("50-node-self-recursive", "r")] {
-        group.bench_function(name, |b| {
-            // Time only the compilation the JIT measures itself (codegen,
-            // placement, linkage), not the invalidation that precedes it.
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += engine.recompile(function).unwrap();
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::hint::black_box;
+    use std::time::Duration;
+
+    use criterion::{criterion_group, Criterion};
+    use exprjit::jit::memory::CodeMemory;
+    use exprjit::{Engine, Mode, Options};
+
+    /// A function body of exactly 50 lowered nodes (checked below): nothing in
+    /// it folds away, and it has the calls, comparisons and branches real
+    /// formulas have.
+    const BODY_50: &str =
+        "x < y ? sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x + y*y - x*y/7 \
+                           : hypot(x, y) * (x - y) + exp(x) * y";
+
+    /// The same size, calling itself once: the JIT inlines the self call four
+    /// levels deep (`emit::SelfInline`), so it compiles 250 nodes.
+    const RECURSIVE_50: &str = "x < 1 ? sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x \
+                                : r(x - 1, y) * (x - y) + exp(x) * y + -y*y/7";
+
+    /// Lowered nodes of `body`, counted on its S-expression: one per "(" and
+    /// one per atom that is not the head right after a "(".
+    fn nodes(engine: &mut Engine, body: &str) -> usize {
+        let (_, lowered) = engine.explain(body).unwrap();
+        let mut nodes = 0;
+        let mut after_paren = false;
+        for token in lowered
+            .replace('(', " ( ")
+            .replace(')', " ")
+            .split_whitespace()
+        {
+            if token == "(" {
+                nodes += 1;
+                after_paren = true;
+            } else {
+                if !after_paren {
+                    nodes += 1;
                 }
-                total
+                after_paren = false;
+            }
+        }
+        nodes
+    }
+
+    fn compile(c: &mut Criterion) {
+        let mut engine = Engine::with_options(Options {
+            mode: Mode::Jit,
+            ..Options::default()
+        });
+        engine.eval(&format!("f(x, y) = {BODY_50}")).unwrap();
+        engine.eval(&format!("r(x, y) = {RECURSIVE_50}")).unwrap();
+        for body in [BODY_50, RECURSIVE_50] {
+            let n = nodes(&mut engine, body);
+            assert_eq!(n, 50, "{body} lowers to {n} nodes");
+        }
+        let mut group = c.benchmark_group("compile");
+        for (name, function) in [("50-node-function", "f"), ("50-node-self-recursive", "r")] {
+            group.bench_function(name, |b| {
+                // Time only the compilation the JIT measures itself (codegen,
+                // placement, linkage), not the invalidation that precedes it.
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += engine.recompile(function).unwrap();
+                    }
+                    total
+                })
+            });
+        }
+        group.finish();
+    }
+
+    fn patch(c: &mut Criterion) {
+        let mut mem = CodeMemory::new().unwrap();
+        let addr = mem.alloc(64).unwrap();
+        mem.write(addr, &[0xC3; 64]).unwrap();
+        let mut group = c.benchmark_group("patch");
+        let mut flip = 0u32;
+        // One patch = rewriting a 4-byte rel32 under W^X: mprotect RW, copy,
+        // mprotect RX.
+        group.bench_function("rel32-write", |b| {
+            b.iter(|| {
+                flip = flip.wrapping_add(1);
+                mem.write(black_box(addr + 8), &flip.to_le_bytes()).unwrap();
             })
         });
+        group.finish();
     }
-    group.finish();
-}
 
-fn patch(c: &mut Criterion) {
-    let mut mem = CodeMemory::new().unwrap();
-    let addr = mem.alloc(64).unwrap();
-    mem.write(addr, &[0xC3; 64]).unwrap();
-    let mut group = c.benchmark_group("patch");
-    let mut flip = 0u32;
-    // One patch = rewriting a 4-byte rel32 under W^X: mprotect RW, copy,
-    // mprotect RX.
-    group.bench_function("rel32-write", |b| {
-        b.iter(|| {
-            flip = flip.wrapping_add(1);
-            mem.write(black_box(addr + 8), &flip.to_le_bytes()).unwrap();
-        })
-    });
-    group.finish();
+    criterion_group! {
+        name = benches;
+        config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+        targets = compile, patch
+    }
 }
-
-criterion_group! {
-    name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = compile, patch
-}
-criterion_main!(benches);
