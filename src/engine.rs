@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Source, Span};
@@ -143,6 +143,9 @@ pub struct Runtime<'a> {
     /// Spare interpreter value stacks (one is in use per nested entry into
     /// the interpreter).
     pub stacks: &'a RefCell<Vec<Vec<f64>>>,
+    /// Set when the evaluation is to stop (see [`Interrupter`]); checked
+    /// at every user call, by the interpreter and by machine code alike.
+    pub stop: &'a AtomicBool,
 }
 
 impl Runtime<'_> {
@@ -319,6 +322,23 @@ pub struct Engine {
     guard: StackGuard,
     /// Interpreter value stacks kept between evaluations.
     stacks: RefCell<Vec<Vec<f64>>>,
+    /// Set by an [`Interrupter`] to stop the evaluation in progress.
+    stop: Arc<AtomicBool>,
+}
+
+/// Stops an engine's evaluation in progress from another thread (a Ctrl-C
+/// handler, a watchdog): the evaluation ends with
+/// [`ErrorKind::Interrupted`] at its next call of a user function, in
+/// every tier, and the engine stays usable. Made by
+/// [`Engine::interrupter`]; an interrupt that arrives while nothing runs
+/// is forgotten when the next evaluation starts.
+#[derive(Debug, Clone)]
+pub struct Interrupter(Arc<AtomicBool>);
+
+impl Interrupter {
+    pub fn interrupt(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Engine {
@@ -335,6 +355,12 @@ impl Engine {
 
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// A handle that stops this engine's evaluation in progress; it may be
+    /// sent to and used from any thread.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(Arc::clone(&self.stop))
     }
 
     /// Changes the mode or threshold; code compiled so far stays.
@@ -537,6 +563,8 @@ impl Engine {
 
     /// What an evaluation borrows from the engine.
     fn runtime(&self) -> Runtime<'_> {
+        // A new evaluation: an interrupt meant for an earlier one is void.
+        self.stop.store(false, Ordering::Relaxed);
         Runtime {
             ns: &self.ns,
             options: &self.options,
@@ -546,6 +574,7 @@ impl Engine {
             hot_at: self.hot_at(),
             depth: Cell::new(0),
             stacks: &self.stacks,
+            stop: &self.stop,
         }
     }
 

@@ -107,6 +107,9 @@ pub enum ErrorKind {
     },
     #[error("recursion too deep")]
     RecursionTooDeep,
+    /// The evaluation was stopped from outside ([`crate::Interrupter`]).
+    #[error("interrupted")]
+    Interrupted,
     #[error("{0}")]
     Input(String),
     #[error("{0}")]

@@ -20,6 +20,8 @@ pub mod repl;
 pub mod stack;
 pub mod syntax;
 
-pub use engine::{CodeStats, Engine, ExprHandle, FunctionStats, Mode, Options, Outcome};
+pub use engine::{
+    CodeStats, Engine, ExprHandle, FunctionStats, Interrupter, Mode, Options, Outcome,
+};
 pub use error::{Error, ErrorKind, Source, Span};
 pub use number::format as format_number;

@@ -890,6 +890,15 @@ pub fn run(options: Options) -> ExitCode {
         let _ = editor.load_history(path);
     }
 
+    // While a line is being edited the terminal is raw and rustyline reads
+    // Ctrl-C as a key (it cancels the line). While an input is evaluated
+    // the terminal is cooked, Ctrl-C is a SIGINT, and this handler stops
+    // the evaluation; the session goes on.
+    let interrupter = session.engine.interrupter();
+    if let Err(e) = ctrlc::set_handler(move || interrupter.interrupt()) {
+        eprintln!("note: Ctrl-C will end the session, not stop an evaluation: {e}");
+    }
+
     if io::stdin().is_terminal() {
         let o = session.engine.options();
         let banner = format!(

@@ -216,26 +216,34 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x34
+              15: jb 0x45
               21: sub r13, 1
-              25: jb 0x34
-              31: movsd xmm0, [0x50]
-              40: add rsp, 0x18
-              47: add r13, 1
-              51: ret
-              52: mov eax, 2
+              25: jb 0x45
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x53
+              48: movsd xmm0, [0x70]
               57: add rsp, 0x18
-              64: stc
-              65: ret
-              66: add rsp, 0x18
-              73: stc
-              74: ret
-              75: int3
-              76: int3
-              77: int3
-              78: int3
-              79: int3
-              80: .f64 2.5
+              64: add r13, 1
+              68: ret
+              69: mov eax, 2
+              74: add rsp, 0x18
+              81: stc
+              82: ret
+              83: mov eax, 3
+              88: add rsp, 0x18
+              95: stc
+              96: ret
+              97: add rsp, 0x18
+              104: stc
+              105: ret
+              106: int3
+              107: int3
+              108: int3
+              109: int3
+              110: int3
+              111: int3
+              112: .f64 2.5
         ",
     },
     Case {
@@ -246,20 +254,27 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x30
+              15: jb 0x41
               21: sub r13, 1
-              25: jb 0x30
-              31: xorpd xmm0, xmm0
-              36: add rsp, 0x18
-              43: add r13, 1
-              47: ret
-              48: mov eax, 2
+              25: jb 0x41
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x4f
+              48: xorpd xmm0, xmm0
               53: add rsp, 0x18
-              60: stc
-              61: ret
-              62: add rsp, 0x18
-              69: stc
-              70: ret
+              60: add r13, 1
+              64: ret
+              65: mov eax, 2
+              70: add rsp, 0x18
+              77: stc
+              78: ret
+              79: mov eax, 3
+              84: add rsp, 0x18
+              91: stc
+              92: ret
+              93: add rsp, 0x18
+              100: stc
+              101: ret
         ",
     },
     Case {
@@ -270,20 +285,27 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x35
+              15: jb 0x46
               21: sub r13, 1
-              25: jb 0x35
-              31: movsd xmm0, [rsp + 0x28]
-              41: add rsp, 0x18
-              48: add r13, 1
-              52: ret
-              53: mov eax, 2
+              25: jb 0x46
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x54
+              48: movsd xmm0, [rsp + 0x28]
               58: add rsp, 0x18
-              65: stc
-              66: ret
-              67: add rsp, 0x18
-              74: stc
-              75: ret
+              65: add r13, 1
+              69: ret
+              70: mov eax, 2
+              75: add rsp, 0x18
+              82: stc
+              83: ret
+              84: mov eax, 3
+              89: add rsp, 0x18
+              96: stc
+              97: ret
+              98: add rsp, 0x18
+              105: stc
+              106: ret
         ",
     },
     Case {
@@ -294,21 +316,28 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x3f
+              15: jb 0x50
               21: sub r13, 1
-              25: jb 0x3f
-              31: movsd xmm0, [rsp + 0x20]
-              41: addsd xmm0, [rsp + 0x28]
-              51: add rsp, 0x18
-              58: add r13, 1
-              62: ret
-              63: mov eax, 2
+              25: jb 0x50
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x5e
+              48: movsd xmm0, [rsp + 0x20]
+              58: addsd xmm0, [rsp + 0x28]
               68: add rsp, 0x18
-              75: stc
-              76: ret
-              77: add rsp, 0x18
-              84: stc
-              85: ret
+              75: add r13, 1
+              79: ret
+              80: mov eax, 2
+              85: add rsp, 0x18
+              92: stc
+              93: ret
+              94: mov eax, 3
+              99: add rsp, 0x18
+              106: stc
+              107: ret
+              108: add rsp, 0x18
+              115: stc
+              116: ret
         ",
     },
     Case {
@@ -319,26 +348,33 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x58
+              15: jb 0x69
               21: sub r13, 1
-              25: jb 0x58
-              31: movsd xmm13, [rsp + 0x30]
-              41: movsd xmm12, [rsp + 0x38]
-              51: movapd xmm0, xmm13
-              56: subsd xmm0, xmm12
-              61: movapd xmm1, xmm13
-              66: divsd xmm1, xmm12
-              71: mulsd xmm0, xmm1
-              76: add rsp, 0x28
-              83: add r13, 1
-              87: ret
-              88: mov eax, 2
+              25: jb 0x69
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x77
+              48: movsd xmm13, [rsp + 0x30]
+              58: movsd xmm12, [rsp + 0x38]
+              68: movapd xmm0, xmm13
+              73: subsd xmm0, xmm12
+              78: movapd xmm1, xmm13
+              83: divsd xmm1, xmm12
+              88: mulsd xmm0, xmm1
               93: add rsp, 0x28
-              100: stc
-              101: ret
-              102: add rsp, 0x28
-              109: stc
-              110: ret
+              100: add r13, 1
+              104: ret
+              105: mov eax, 2
+              110: add rsp, 0x28
+              117: stc
+              118: ret
+              119: mov eax, 3
+              124: add rsp, 0x28
+              131: stc
+              132: ret
+              133: add rsp, 0x28
+              140: stc
+              141: ret
         ",
     },
     Case {
@@ -349,29 +385,37 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x43
+              15: jb 0x54
               21: sub r13, 1
-              25: jb 0x43
-              31: movsd xmm0, [rsp + 0x20]
-              41: movsd xmm15, [0x60]
-              50: xorpd xmm0, xmm15
-              55: add rsp, 0x18
-              62: add r13, 1
-              66: ret
-              67: mov eax, 2
+              25: jb 0x54
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x62
+              48: movsd xmm0, [rsp + 0x20]
+              58: movsd xmm15, [0x80]
+              67: xorpd xmm0, xmm15
               72: add rsp, 0x18
-              79: stc
-              80: ret
-              81: add rsp, 0x18
-              88: stc
-              89: ret
-              90: int3
-              91: int3
-              92: int3
-              93: int3
-              94: int3
-              95: int3
-              96: .f64 -0
+              79: add r13, 1
+              83: ret
+              84: mov eax, 2
+              89: add rsp, 0x18
+              96: stc
+              97: ret
+              98: mov eax, 3
+              103: add rsp, 0x18
+              110: stc
+              111: ret
+              112: add rsp, 0x18
+              119: stc
+              120: ret
+              121: int3
+              122: int3
+              123: int3
+              124: int3
+              125: int3
+              126: int3
+              127: int3
+              128: .f64 -0
         ",
     },
     Case {
@@ -382,25 +426,32 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x4a
+              15: jb 0x5b
               21: sub r13, 1
-              25: jb 0x4a
-              31: movsd xmm0, [rsp + 0x20]
-              41: xorpd xmm15, xmm15
-              46: ucomisd xmm15, xmm0
-              51: sete al
-              54: movzx eax, al
-              57: cvtsi2sd xmm0, eax
-              62: add rsp, 0x18
-              69: add r13, 1
-              73: ret
-              74: mov eax, 2
+              25: jb 0x5b
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x69
+              48: movsd xmm0, [rsp + 0x20]
+              58: xorpd xmm15, xmm15
+              63: ucomisd xmm15, xmm0
+              68: sete al
+              71: movzx eax, al
+              74: cvtsi2sd xmm0, eax
               79: add rsp, 0x18
-              86: stc
-              87: ret
-              88: add rsp, 0x18
-              95: stc
-              96: ret
+              86: add r13, 1
+              90: ret
+              91: mov eax, 2
+              96: add rsp, 0x18
+              103: stc
+              104: ret
+              105: mov eax, 3
+              110: add rsp, 0x18
+              117: stc
+              118: ret
+              119: add rsp, 0x18
+              126: stc
+              127: ret
         ",
     },
     Case {
@@ -411,31 +462,39 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5d
+              15: jb 0x6e
               21: sub r13, 1
-              25: jb 0x5d
-              31: movsd xmm0, [rsp + 0x20]
-              41: movsd xmm1, [rsp + 0x28]
-              51: movapd xmm14, xmm0
-              56: cmpltsd xmm14, xmm1
-              62: movsd xmm15, [0x78]
-              71: andpd xmm14, xmm15
-              76: movapd xmm0, xmm14
-              81: add rsp, 0x18
-              88: add r13, 1
-              92: ret
-              93: mov eax, 2
+              25: jb 0x6e
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x7c
+              48: movsd xmm0, [rsp + 0x20]
+              58: movsd xmm1, [rsp + 0x28]
+              68: movapd xmm14, xmm0
+              73: cmpltsd xmm14, xmm1
+              79: movsd xmm15, [0x98]
+              88: andpd xmm14, xmm15
+              93: movapd xmm0, xmm14
               98: add rsp, 0x18
-              105: stc
-              106: ret
-              107: add rsp, 0x18
-              114: stc
-              115: ret
-              116: int3
-              117: int3
-              118: int3
-              119: int3
-              120: .f64 1
+              105: add r13, 1
+              109: ret
+              110: mov eax, 2
+              115: add rsp, 0x18
+              122: stc
+              123: ret
+              124: mov eax, 3
+              129: add rsp, 0x18
+              136: stc
+              137: ret
+              138: add rsp, 0x18
+              145: stc
+              146: ret
+              147: int3
+              148: int3
+              149: int3
+              150: int3
+              151: int3
+              152: .f64 1
         ",
     },
     Case {
@@ -446,31 +505,39 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5d
+              15: jb 0x6e
               21: sub r13, 1
-              25: jb 0x5d
-              31: movsd xmm0, [rsp + 0x20]
-              41: movsd xmm1, [rsp + 0x28]
-              51: movapd xmm14, xmm1
-              56: cmplesd xmm14, xmm0
-              62: movsd xmm15, [0x78]
-              71: andpd xmm14, xmm15
-              76: movapd xmm0, xmm14
-              81: add rsp, 0x18
-              88: add r13, 1
-              92: ret
-              93: mov eax, 2
+              25: jb 0x6e
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x7c
+              48: movsd xmm0, [rsp + 0x20]
+              58: movsd xmm1, [rsp + 0x28]
+              68: movapd xmm14, xmm1
+              73: cmplesd xmm14, xmm0
+              79: movsd xmm15, [0x98]
+              88: andpd xmm14, xmm15
+              93: movapd xmm0, xmm14
               98: add rsp, 0x18
-              105: stc
-              106: ret
-              107: add rsp, 0x18
-              114: stc
-              115: ret
-              116: int3
-              117: int3
-              118: int3
-              119: int3
-              120: .f64 1
+              105: add r13, 1
+              109: ret
+              110: mov eax, 2
+              115: add rsp, 0x18
+              122: stc
+              123: ret
+              124: mov eax, 3
+              129: add rsp, 0x18
+              136: stc
+              137: ret
+              138: add rsp, 0x18
+              145: stc
+              146: ret
+              147: int3
+              148: int3
+              149: int3
+              150: int3
+              151: int3
+              152: .f64 1
         ",
     },
     Case {
@@ -481,31 +548,39 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5d
+              15: jb 0x6e
               21: sub r13, 1
-              25: jb 0x5d
-              31: movsd xmm0, [rsp + 0x20]
-              41: movsd xmm1, [rsp + 0x28]
-              51: movapd xmm14, xmm0
-              56: cmpeqsd xmm14, xmm1
-              62: movsd xmm15, [0x78]
-              71: andpd xmm14, xmm15
-              76: movapd xmm0, xmm14
-              81: add rsp, 0x18
-              88: add r13, 1
-              92: ret
-              93: mov eax, 2
+              25: jb 0x6e
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x7c
+              48: movsd xmm0, [rsp + 0x20]
+              58: movsd xmm1, [rsp + 0x28]
+              68: movapd xmm14, xmm0
+              73: cmpeqsd xmm14, xmm1
+              79: movsd xmm15, [0x98]
+              88: andpd xmm14, xmm15
+              93: movapd xmm0, xmm14
               98: add rsp, 0x18
-              105: stc
-              106: ret
-              107: add rsp, 0x18
-              114: stc
-              115: ret
-              116: int3
-              117: int3
-              118: int3
-              119: int3
-              120: .f64 1
+              105: add r13, 1
+              109: ret
+              110: mov eax, 2
+              115: add rsp, 0x18
+              122: stc
+              123: ret
+              124: mov eax, 3
+              129: add rsp, 0x18
+              136: stc
+              137: ret
+              138: add rsp, 0x18
+              145: stc
+              146: ret
+              147: int3
+              148: int3
+              149: int3
+              150: int3
+              151: int3
+              152: .f64 1
         ",
     },
     Case {
@@ -516,27 +591,34 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5e
+              15: jb 0x6f
               21: sub r13, 1
-              25: jb 0x5e
-              31: movsd xmm13, [rsp + 0x20]
-              41: movsd xmm12, [rsp + 0x28]
-              51: movapd xmm0, xmm12
-              56: ucomisd xmm0, xmm13
-              61: jbe 0x4d
-              67: movapd xmm0, xmm13
-              72: jmp 0x52
-              77: movapd xmm0, xmm12
-              82: add rsp, 0x18
-              89: add r13, 1
-              93: ret
-              94: mov eax, 2
+              25: jb 0x6f
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x7d
+              48: movsd xmm13, [rsp + 0x20]
+              58: movsd xmm12, [rsp + 0x28]
+              68: movapd xmm0, xmm12
+              73: ucomisd xmm0, xmm13
+              78: jbe 0x5e
+              84: movapd xmm0, xmm13
+              89: jmp 0x63
+              94: movapd xmm0, xmm12
               99: add rsp, 0x18
-              106: stc
-              107: ret
-              108: add rsp, 0x18
-              115: stc
-              116: ret
+              106: add r13, 1
+              110: ret
+              111: mov eax, 2
+              116: add rsp, 0x18
+              123: stc
+              124: ret
+              125: mov eax, 3
+              130: add rsp, 0x18
+              137: stc
+              138: ret
+              139: add rsp, 0x18
+              146: stc
+              147: ret
         ",
     },
     Case {
@@ -547,31 +629,39 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5d
+              15: jb 0x6e
               21: sub r13, 1
-              25: jb 0x5d
-              31: movsd xmm0, [rsp + 0x20]
-              41: xorpd xmm15, xmm15
-              46: ucomisd xmm15, xmm0
-              51: je 0x48
-              57: movsd xmm0, [rsp + 0x28]
-              67: jmp 0x51
-              72: movsd xmm0, [0x78]
-              81: add rsp, 0x18
-              88: add r13, 1
-              92: ret
-              93: mov eax, 2
+              25: jb 0x6e
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x7c
+              48: movsd xmm0, [rsp + 0x20]
+              58: xorpd xmm15, xmm15
+              63: ucomisd xmm15, xmm0
+              68: je 0x59
+              74: movsd xmm0, [rsp + 0x28]
+              84: jmp 0x62
+              89: movsd xmm0, [0x98]
               98: add rsp, 0x18
-              105: stc
-              106: ret
-              107: add rsp, 0x18
-              114: stc
-              115: ret
-              116: int3
-              117: int3
-              118: int3
-              119: int3
-              120: .f64 1
+              105: add r13, 1
+              109: ret
+              110: mov eax, 2
+              115: add rsp, 0x18
+              122: stc
+              123: ret
+              124: mov eax, 3
+              129: add rsp, 0x18
+              136: stc
+              137: ret
+              138: add rsp, 0x18
+              145: stc
+              146: ret
+              147: int3
+              148: int3
+              149: int3
+              150: int3
+              151: int3
+              152: .f64 1
         ",
     },
     Case {
@@ -582,284 +672,28 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x63
+              15: jb 0x74
               21: sub r13, 1
-              25: jb 0x63
-              31: movsd xmm13, [rsp + 0x28]
-              41: movsd xmm0, [rsp + 0x20]
-              51: ucomisd xmm0, xmm13
-              56: jp 0x52
-              62: jne 0x52
-              68: movsd xmm0, [0x80]
-              77: jmp 0x57
-              82: movapd xmm0, xmm13
-              87: add rsp, 0x18
-              94: add r13, 1
-              98: ret
-              99: mov eax, 2
+              25: jb 0x74
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x82
+              48: movsd xmm13, [rsp + 0x28]
+              58: movsd xmm0, [rsp + 0x20]
+              68: ucomisd xmm0, xmm13
+              73: jp 0x63
+              79: jne 0x63
+              85: movsd xmm0, [0xa0]
+              94: jmp 0x68
+              99: movapd xmm0, xmm13
               104: add rsp, 0x18
-              111: stc
-              112: ret
-              113: add rsp, 0x18
-              120: stc
-              121: ret
-              122: int3
-              123: int3
-              124: int3
-              125: int3
-              126: int3
-              127: int3
-              128: .f64 1
-        ",
-    },
-    Case {
-        name: "conditional on inequality",
-        params: &["x", "y"],
-        body: "x != y ? x : y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x64
-              21: sub r13, 1
-              25: jb 0x64
-              31: movsd xmm13, [rsp + 0x20]
-              41: movsd xmm12, [rsp + 0x28]
-              51: movapd xmm0, xmm13
-              56: ucomisd xmm0, xmm12
-              61: jp 0x49
-              67: je 0x53
-              73: movapd xmm0, xmm13
-              78: jmp 0x58
-              83: movapd xmm0, xmm12
-              88: add rsp, 0x18
-              95: add r13, 1
-              99: ret
-              100: mov eax, 2
-              105: add rsp, 0x18
-              112: stc
-              113: ret
-              114: add rsp, 0x18
-              121: stc
-              122: ret
-        ",
-    },
-    Case {
-        name: "or of equality and order",
-        params: &["x", "y"],
-        body: "x == y || x > y ? 1 : y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x78
-              21: sub r13, 1
-              25: jb 0x78
-              31: movsd xmm13, [rsp + 0x20]
-              41: movsd xmm12, [rsp + 0x28]
-              51: movapd xmm0, xmm13
-              56: ucomisd xmm0, xmm12
-              61: jp 0x49
-              67: je 0x59
-              73: movapd xmm0, xmm13
-              78: ucomisd xmm0, xmm12
-              83: jbe 0x67
-              89: movsd xmm0, [0x90]
-              98: jmp 0x6c
-              103: movapd xmm0, xmm12
-              108: add rsp, 0x18
-              115: add r13, 1
-              119: ret
-              120: mov eax, 2
-              125: add rsp, 0x18
-              132: stc
-              133: ret
-              134: add rsp, 0x18
-              141: stc
-              142: ret
-              143: int3
-              144: .f64 1
-        ",
-    },
-    Case {
-        name: "and",
-        params: &["x", "y"],
-        body: "x && y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x72
-              21: sub r13, 1
-              25: jb 0x72
-              31: movsd xmm0, [rsp + 0x20]
-              41: xorpd xmm15, xmm15
-              46: ucomisd xmm15, xmm0
-              51: je 0x61
-              57: movsd xmm0, [rsp + 0x28]
-              67: xorpd xmm15, xmm15
-              72: ucomisd xmm15, xmm0
-              77: je 0x61
-              83: movsd xmm0, [0x90]
-              92: jmp 0x66
-              97: xorpd xmm0, xmm0
-              102: add rsp, 0x18
-              109: add r13, 1
-              113: ret
-              114: mov eax, 2
-              119: add rsp, 0x18
-              126: stc
-              127: ret
-              128: add rsp, 0x18
-              135: stc
-              136: ret
-              137: int3
-              138: int3
-              139: int3
-              140: int3
-              141: int3
-              142: int3
-              143: int3
-              144: .f64 1
-        ",
-    },
-    Case {
-        name: "or",
-        params: &["x", "y"],
-        body: "x || y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x72
-              21: sub r13, 1
-              25: jb 0x72
-              31: movsd xmm0, [rsp + 0x20]
-              41: xorpd xmm15, xmm15
-              46: ucomisd xmm15, xmm0
-              51: jne 0x53
-              57: movsd xmm0, [rsp + 0x28]
-              67: xorpd xmm15, xmm15
-              72: ucomisd xmm15, xmm0
-              77: je 0x61
-              83: movsd xmm0, [0x90]
-              92: jmp 0x66
-              97: xorpd xmm0, xmm0
-              102: add rsp, 0x18
-              109: add r13, 1
-              113: ret
-              114: mov eax, 2
-              119: add rsp, 0x18
-              126: stc
-              127: ret
-              128: add rsp, 0x18
-              135: stc
-              136: ret
-              137: int3
-              138: int3
-              139: int3
-              140: int3
-              141: int3
-              142: int3
-              143: int3
-              144: .f64 1
-        ",
-    },
-    Case {
-        name: "and of comparisons in a conditional",
-        params: &["x", "y"],
-        body: "x > 0 && y <= x ? x : y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x72
-              21: sub r13, 1
-              25: jb 0x72
-              31: movsd xmm13, [rsp + 0x20]
-              41: movsd xmm12, [rsp + 0x28]
-              51: movapd xmm0, xmm13
-              56: ucomisd xmm0, [0x90]
-              65: jbe 0x61
-              71: movapd xmm0, xmm13
-              76: ucomisd xmm0, xmm12
-              81: jb 0x61
-              87: movapd xmm0, xmm13
-              92: jmp 0x66
-              97: movapd xmm0, xmm12
-              102: add rsp, 0x18
-              109: add r13, 1
-              113: ret
-              114: mov eax, 2
-              119: add rsp, 0x18
-              126: stc
-              127: ret
-              128: add rsp, 0x18
-              135: stc
-              136: ret
-              137: int3
-              138: int3
-              139: int3
-              140: int3
-              141: int3
-              142: int3
-              143: int3
-              144: .f64 0
-        ",
-    },
-    Case {
-        name: "builtin call",
-        params: &["x"],
-        body: "sin(x)",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x41
-              21: sub r13, 1
-              25: jb 0x41
-              31: movsd xmm0, [rsp + 0x20]
-              41: mov rax, <sin>
-              51: call rax
-              53: add rsp, 0x18
-              60: add r13, 1
-              64: ret
-              65: mov eax, 2
-              70: add rsp, 0x18
-              77: stc
-              78: ret
-              79: add rsp, 0x18
-              86: stc
-              87: ret
-        ",
-    },
-    Case {
-        name: "builtin call with a live register",
-        params: &["x", "y"],
-        body: "x < sin(y)",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x82
-              21: sub r13, 1
-              25: jb 0x82
-              31: movsd xmm0, [rsp + 0x20]
-              41: movsd [rsp], xmm0
-              51: movsd xmm1, [rsp + 0x28]
-              61: movapd xmm0, xmm1
-              66: mov rax, <sin>
-              76: call rax
-              78: movapd xmm1, xmm0
-              83: movsd xmm14, [rsp]
-              93: cmpltsd xmm14, xmm1
-              99: movsd xmm15, [0xa0]
-              108: andpd xmm14, xmm15
-              113: movapd xmm0, xmm14
-              118: add rsp, 0x18
-              125: add r13, 1
+              111: add r13, 1
+              115: ret
+              116: mov eax, 2
+              121: add rsp, 0x18
+              128: stc
               129: ret
-              130: mov eax, 2
+              130: mov eax, 3
               135: add rsp, 0x18
               142: stc
               143: ret
@@ -877,6 +711,292 @@ const CASES: &[Case] = &[
         ",
     },
     Case {
+        name: "conditional on inequality",
+        params: &["x", "y"],
+        body: "x != y ? x : y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x75
+              21: sub r13, 1
+              25: jb 0x75
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x83
+              48: movsd xmm13, [rsp + 0x20]
+              58: movsd xmm12, [rsp + 0x28]
+              68: movapd xmm0, xmm13
+              73: ucomisd xmm0, xmm12
+              78: jp 0x5a
+              84: je 0x64
+              90: movapd xmm0, xmm13
+              95: jmp 0x69
+              100: movapd xmm0, xmm12
+              105: add rsp, 0x18
+              112: add r13, 1
+              116: ret
+              117: mov eax, 2
+              122: add rsp, 0x18
+              129: stc
+              130: ret
+              131: mov eax, 3
+              136: add rsp, 0x18
+              143: stc
+              144: ret
+              145: add rsp, 0x18
+              152: stc
+              153: ret
+        ",
+    },
+    Case {
+        name: "or of equality and order",
+        params: &["x", "y"],
+        body: "x == y || x > y ? 1 : y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x89
+              21: sub r13, 1
+              25: jb 0x89
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x97
+              48: movsd xmm13, [rsp + 0x20]
+              58: movsd xmm12, [rsp + 0x28]
+              68: movapd xmm0, xmm13
+              73: ucomisd xmm0, xmm12
+              78: jp 0x5a
+              84: je 0x6a
+              90: movapd xmm0, xmm13
+              95: ucomisd xmm0, xmm12
+              100: jbe 0x78
+              106: movsd xmm0, [0xb0]
+              115: jmp 0x7d
+              120: movapd xmm0, xmm12
+              125: add rsp, 0x18
+              132: add r13, 1
+              136: ret
+              137: mov eax, 2
+              142: add rsp, 0x18
+              149: stc
+              150: ret
+              151: mov eax, 3
+              156: add rsp, 0x18
+              163: stc
+              164: ret
+              165: add rsp, 0x18
+              172: stc
+              173: ret
+              174: int3
+              175: int3
+              176: .f64 1
+        ",
+    },
+    Case {
+        name: "and",
+        params: &["x", "y"],
+        body: "x && y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x83
+              21: sub r13, 1
+              25: jb 0x83
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x91
+              48: movsd xmm0, [rsp + 0x20]
+              58: xorpd xmm15, xmm15
+              63: ucomisd xmm15, xmm0
+              68: je 0x72
+              74: movsd xmm0, [rsp + 0x28]
+              84: xorpd xmm15, xmm15
+              89: ucomisd xmm15, xmm0
+              94: je 0x72
+              100: movsd xmm0, [0xa8]
+              109: jmp 0x77
+              114: xorpd xmm0, xmm0
+              119: add rsp, 0x18
+              126: add r13, 1
+              130: ret
+              131: mov eax, 2
+              136: add rsp, 0x18
+              143: stc
+              144: ret
+              145: mov eax, 3
+              150: add rsp, 0x18
+              157: stc
+              158: ret
+              159: add rsp, 0x18
+              166: stc
+              167: ret
+              168: .f64 1
+        ",
+    },
+    Case {
+        name: "or",
+        params: &["x", "y"],
+        body: "x || y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x83
+              21: sub r13, 1
+              25: jb 0x83
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x91
+              48: movsd xmm0, [rsp + 0x20]
+              58: xorpd xmm15, xmm15
+              63: ucomisd xmm15, xmm0
+              68: jne 0x64
+              74: movsd xmm0, [rsp + 0x28]
+              84: xorpd xmm15, xmm15
+              89: ucomisd xmm15, xmm0
+              94: je 0x72
+              100: movsd xmm0, [0xa8]
+              109: jmp 0x77
+              114: xorpd xmm0, xmm0
+              119: add rsp, 0x18
+              126: add r13, 1
+              130: ret
+              131: mov eax, 2
+              136: add rsp, 0x18
+              143: stc
+              144: ret
+              145: mov eax, 3
+              150: add rsp, 0x18
+              157: stc
+              158: ret
+              159: add rsp, 0x18
+              166: stc
+              167: ret
+              168: .f64 1
+        ",
+    },
+    Case {
+        name: "and of comparisons in a conditional",
+        params: &["x", "y"],
+        body: "x > 0 && y <= x ? x : y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x83
+              21: sub r13, 1
+              25: jb 0x83
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x91
+              48: movsd xmm13, [rsp + 0x20]
+              58: movsd xmm12, [rsp + 0x28]
+              68: movapd xmm0, xmm13
+              73: ucomisd xmm0, [0xa8]
+              82: jbe 0x72
+              88: movapd xmm0, xmm13
+              93: ucomisd xmm0, xmm12
+              98: jb 0x72
+              104: movapd xmm0, xmm13
+              109: jmp 0x77
+              114: movapd xmm0, xmm12
+              119: add rsp, 0x18
+              126: add r13, 1
+              130: ret
+              131: mov eax, 2
+              136: add rsp, 0x18
+              143: stc
+              144: ret
+              145: mov eax, 3
+              150: add rsp, 0x18
+              157: stc
+              158: ret
+              159: add rsp, 0x18
+              166: stc
+              167: ret
+              168: .f64 0
+        ",
+    },
+    Case {
+        name: "builtin call",
+        params: &["x"],
+        body: "sin(x)",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x52
+              21: sub r13, 1
+              25: jb 0x52
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x60
+              48: movsd xmm0, [rsp + 0x20]
+              58: mov rax, <sin>
+              68: call rax
+              70: add rsp, 0x18
+              77: add r13, 1
+              81: ret
+              82: mov eax, 2
+              87: add rsp, 0x18
+              94: stc
+              95: ret
+              96: mov eax, 3
+              101: add rsp, 0x18
+              108: stc
+              109: ret
+              110: add rsp, 0x18
+              117: stc
+              118: ret
+        ",
+    },
+    Case {
+        name: "builtin call with a live register",
+        params: &["x", "y"],
+        body: "x < sin(y)",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: cmp rsp, [r12]
+              15: jb 0x93
+              21: sub r13, 1
+              25: jb 0x93
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0xa1
+              48: movsd xmm0, [rsp + 0x20]
+              58: movsd [rsp], xmm0
+              68: movsd xmm1, [rsp + 0x28]
+              78: movapd xmm0, xmm1
+              83: mov rax, <sin>
+              93: call rax
+              95: movapd xmm1, xmm0
+              100: movsd xmm14, [rsp]
+              110: cmpltsd xmm14, xmm1
+              116: movsd xmm15, [0xb8]
+              125: andpd xmm14, xmm15
+              130: movapd xmm0, xmm14
+              135: add rsp, 0x18
+              142: add r13, 1
+              146: ret
+              147: mov eax, 2
+              152: add rsp, 0x18
+              159: stc
+              160: ret
+              161: mov eax, 3
+              166: add rsp, 0x18
+              173: stc
+              174: ret
+              175: add rsp, 0x18
+              182: stc
+              183: ret
+              184: .f64 1
+        ",
+    },
+    Case {
         name: "two builtin calls",
         params: &["x", "y"],
         body: "sin(x) + cos(y)",
@@ -884,30 +1004,37 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x7a
+              15: jb 0x8b
               21: sub r13, 1
-              25: jb 0x7a
-              31: movsd xmm0, [rsp + 0x20]
-              41: mov rax, <sin>
-              51: call rax
-              53: movsd [rsp], xmm0
-              63: movsd xmm1, [rsp + 0x28]
-              73: movapd xmm0, xmm1
-              78: mov rax, <cos>
-              88: call rax
-              90: movapd xmm1, xmm0
-              95: movsd xmm0, [rsp]
-              105: addsd xmm0, xmm1
-              110: add rsp, 0x18
-              117: add r13, 1
-              121: ret
-              122: mov eax, 2
+              25: jb 0x8b
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x99
+              48: movsd xmm0, [rsp + 0x20]
+              58: mov rax, <sin>
+              68: call rax
+              70: movsd [rsp], xmm0
+              80: movsd xmm1, [rsp + 0x28]
+              90: movapd xmm0, xmm1
+              95: mov rax, <cos>
+              105: call rax
+              107: movapd xmm1, xmm0
+              112: movsd xmm0, [rsp]
+              122: addsd xmm0, xmm1
               127: add rsp, 0x18
-              134: stc
-              135: ret
-              136: add rsp, 0x18
-              143: stc
-              144: ret
+              134: add r13, 1
+              138: ret
+              139: mov eax, 2
+              144: add rsp, 0x18
+              151: stc
+              152: ret
+              153: mov eax, 3
+              158: add rsp, 0x18
+              165: stc
+              166: ret
+              167: add rsp, 0x18
+              174: stc
+              175: ret
         ",
     },
     Case {
@@ -918,23 +1045,30 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x4b
+              15: jb 0x5c
               21: sub r13, 1
-              25: jb 0x4b
-              31: movsd xmm0, [rsp + 0x20]
-              41: movsd xmm1, [rsp + 0x28]
-              51: mov rax, <atan2>
-              61: call rax
-              63: add rsp, 0x18
-              70: add r13, 1
-              74: ret
-              75: mov eax, 2
+              25: jb 0x5c
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x6a
+              48: movsd xmm0, [rsp + 0x20]
+              58: movsd xmm1, [rsp + 0x28]
+              68: mov rax, <atan2>
+              78: call rax
               80: add rsp, 0x18
-              87: stc
-              88: ret
-              89: add rsp, 0x18
-              96: stc
-              97: ret
+              87: add r13, 1
+              91: ret
+              92: mov eax, 2
+              97: add rsp, 0x18
+              104: stc
+              105: ret
+              106: mov eax, 3
+              111: add rsp, 0x18
+              118: stc
+              119: ret
+              120: add rsp, 0x18
+              127: stc
+              128: ret
         ",
     },
     Case {
@@ -945,33 +1079,41 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x6e
+              15: jb 0x7f
               21: sub r13, 1
-              25: jb 0x6e
-              31: movsd xmm0, [rsp + 0x38]
-              41: movsd xmm1, [0x88]
-              50: mov rax, <^>
-              60: call rax
-              62: movsd xmm1, [rsp + 0x30]
-              72: movapd xmm14, xmm0
-              77: movapd xmm0, xmm1
-              81: movapd xmm1, xmm14
-              86: mov rax, <%>
-              96: call rax
-              98: add rsp, 0x28
-              105: add r13, 1
-              109: ret
-              110: mov eax, 2
+              25: jb 0x7f
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x8d
+              48: movsd xmm0, [rsp + 0x38]
+              58: movsd xmm1, [0xa8]
+              67: mov rax, <^>
+              77: call rax
+              79: movsd xmm1, [rsp + 0x30]
+              89: movapd xmm14, xmm0
+              94: movapd xmm0, xmm1
+              98: movapd xmm1, xmm14
+              103: mov rax, <%>
+              113: call rax
               115: add rsp, 0x28
-              122: stc
-              123: ret
-              124: add rsp, 0x28
-              131: stc
-              132: ret
-              133: int3
-              134: int3
-              135: int3
-              136: .f64 2
+              122: add r13, 1
+              126: ret
+              127: mov eax, 2
+              132: add rsp, 0x28
+              139: stc
+              140: ret
+              141: mov eax, 3
+              146: add rsp, 0x28
+              153: stc
+              154: ret
+              155: add rsp, 0x28
+              162: stc
+              163: ret
+              164: int3
+              165: int3
+              166: int3
+              167: int3
+              168: .f64 2
         ",
     },
     Case {
@@ -982,26 +1124,33 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x5f
+              15: jb 0x70
               21: sub r13, 1
-              25: jb 0x5f
-              31: movsd xmm0, [rsp + 0x38]
-              41: movsd xmm1, [rsp + 0x30]
-              51: mov rax, <atan2>
-              61: call rax
-              63: movsd xmm1, [rsp + 0x30]
-              73: mulsd xmm1, xmm0
-              78: movapd xmm0, xmm1
-              83: add rsp, 0x28
-              90: add r13, 1
-              94: ret
-              95: mov eax, 2
+              25: jb 0x70
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x7e
+              48: movsd xmm0, [rsp + 0x38]
+              58: movsd xmm1, [rsp + 0x30]
+              68: mov rax, <atan2>
+              78: call rax
+              80: movsd xmm1, [rsp + 0x30]
+              90: mulsd xmm1, xmm0
+              95: movapd xmm0, xmm1
               100: add rsp, 0x28
-              107: stc
-              108: ret
-              109: add rsp, 0x28
-              116: stc
-              117: ret
+              107: add r13, 1
+              111: ret
+              112: mov eax, 2
+              117: add rsp, 0x28
+              124: stc
+              125: ret
+              126: mov eax, 3
+              131: add rsp, 0x28
+              138: stc
+              139: ret
+              140: add rsp, 0x28
+              147: stc
+              148: ret
         ",
     },
     Case {
@@ -1012,28 +1161,35 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x5c
+              15: jb 0x6d
               21: sub r13, 1
-              25: jb 0x5c
-              31: mov rdi, r12
-              34: mov esi, 0
-              39: mov rax, <rt_global>
-              49: call rax
-              51: test rax, rax
-              54: jne 0x6a
-              60: movsd xmm1, [rsp + 0x20]
-              70: addsd xmm1, xmm0
-              75: movapd xmm0, xmm1
-              80: add rsp, 0x18
-              87: add r13, 1
-              91: ret
-              92: mov eax, 2
+              25: jb 0x6d
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x7b
+              48: mov rdi, r12
+              51: mov esi, 0
+              56: mov rax, <rt_global>
+              66: call rax
+              68: test rax, rax
+              71: jne 0x89
+              77: movsd xmm1, [rsp + 0x20]
+              87: addsd xmm1, xmm0
+              92: movapd xmm0, xmm1
               97: add rsp, 0x18
-              104: stc
-              105: ret
-              106: add rsp, 0x18
-              113: stc
-              114: ret
+              104: add r13, 1
+              108: ret
+              109: mov eax, 2
+              114: add rsp, 0x18
+              121: stc
+              122: ret
+              123: mov eax, 3
+              128: add rsp, 0x18
+              135: stc
+              136: ret
+              137: add rsp, 0x18
+              144: stc
+              145: ret
         ",
     },
     Case {
@@ -1044,40 +1200,40 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x53
+              15: jb 0x64
               21: sub r13, 1
-              25: jb 0x53
-              31: movsd xmm0, [rsp + 0x30]
-              41: addsd xmm0, [0x90]
-              50: movsd [rsp], xmm0
-              60: call 0x41
-              65: jb 0x6a
-              71: add rsp, 0x28
-              78: add r13, 1
-              82: ret
-              83: mov eax, 2
+              25: jb 0x64
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x72
+              48: movsd xmm0, [rsp + 0x30]
+              58: addsd xmm0, [0xa8]
+              67: movsd [rsp], xmm0
+              77: call 0x52
+              82: jb 0x89
               88: add rsp, 0x28
-              95: stc
-              96: ret
-              97: add rsp, 0x28
-              104: stc
-              105: ret
-              106: mov rdi, r12
-              109: mov esi, 0
-              114: mov edx, eax
-              116: mov rax, <rt_call_failed>
-              126: call rax
+              95: add r13, 1
+              99: ret
+              100: mov eax, 2
+              105: add rsp, 0x28
+              112: stc
+              113: ret
+              114: mov eax, 3
+              119: add rsp, 0x28
+              126: stc
+              127: ret
               128: add rsp, 0x28
               135: stc
               136: ret
-              137: int3
-              138: int3
-              139: int3
-              140: int3
-              141: int3
-              142: int3
-              143: int3
-              144: .f64 1
+              137: mov rdi, r12
+              140: mov esi, 0
+              145: mov edx, eax
+              147: mov rax, <rt_call_failed>
+              157: call rax
+              159: add rsp, 0x28
+              166: stc
+              167: ret
+              168: .f64 1
         ",
     },
     Case {
@@ -1088,44 +1244,52 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x38
               7: cmp rsp, [r12]
-              15: jb 0x86
+              15: jb 0x97
               21: sub r13, 1
-              25: jb 0x86
-              31: movsd xmm0, [rsp + 0x40]
-              41: movsd xmm1, [rsp + 0x48]
-              51: movsd [rsp], xmm0
-              61: movsd [rsp + 8], xmm1
-              71: call 0x4c
-              76: jb 0x9d
-              82: movsd xmm1, [rsp + 0x40]
-              92: movapd xmm14, xmm0
-              97: cmpltsd xmm14, xmm1
-              103: movsd xmm15, [0xc0]
-              112: andpd xmm14, xmm15
-              117: movapd xmm0, xmm14
-              122: add rsp, 0x38
-              129: add r13, 1
-              133: ret
-              134: mov eax, 2
+              25: jb 0x97
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0xa5
+              48: movsd xmm0, [rsp + 0x40]
+              58: movsd xmm1, [rsp + 0x48]
+              68: movsd [rsp], xmm0
+              78: movsd [rsp + 8], xmm1
+              88: call 0x5d
+              93: jb 0xbc
+              99: movsd xmm1, [rsp + 0x40]
+              109: movapd xmm14, xmm0
+              114: cmpltsd xmm14, xmm1
+              120: movsd xmm15, [0xe0]
+              129: andpd xmm14, xmm15
+              134: movapd xmm0, xmm14
               139: add rsp, 0x38
-              146: stc
-              147: ret
-              148: add rsp, 0x38
-              155: stc
-              156: ret
-              157: mov rdi, r12
-              160: mov esi, 0
-              165: mov edx, eax
-              167: mov rax, <rt_call_failed>
-              177: call rax
+              146: add r13, 1
+              150: ret
+              151: mov eax, 2
+              156: add rsp, 0x38
+              163: stc
+              164: ret
+              165: mov eax, 3
+              170: add rsp, 0x38
+              177: stc
+              178: ret
               179: add rsp, 0x38
               186: stc
               187: ret
-              188: int3
-              189: int3
-              190: int3
-              191: int3
-              192: .f64 1
+              188: mov rdi, r12
+              191: mov esi, 0
+              196: mov edx, eax
+              198: mov rax, <rt_call_failed>
+              208: call rax
+              210: add rsp, 0x38
+              217: stc
+              218: ret
+              219: int3
+              220: int3
+              221: int3
+              222: int3
+              223: int3
+              224: .f64 1
         ",
     },
     Case {
@@ -1136,40 +1300,47 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x48
               7: cmp rsp, [r12]
-              15: jb 0xa4
+              15: jb 0xb5
               21: sub r13, 1
-              25: jb 0xa4
-              31: movsd xmm0, [rsp + 0x50]
-              41: movsd xmm1, [rsp + 0x58]
-              51: movsd xmm14, [rsp + 0x50]
-              61: movsd [rsp + 0x28], xmm14
-              71: movsd xmm14, [rsp + 0x28]
-              81: mulsd xmm14, [rsp + 0x58]
-              91: movsd [rsp + 0x28], xmm14
-              101: movsd [rsp], xmm0
-              111: movsd [rsp + 8], xmm1
-              121: movsd xmm14, [rsp + 0x28]
-              131: movsd [rsp + 0x10], xmm14
-              141: call 0x92
-              146: jb 0xbb
-              152: add rsp, 0x48
-              159: add r13, 1
-              163: ret
-              164: mov eax, 2
+              25: jb 0xb5
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0xc3
+              48: movsd xmm0, [rsp + 0x50]
+              58: movsd xmm1, [rsp + 0x58]
+              68: movsd xmm14, [rsp + 0x50]
+              78: movsd [rsp + 0x28], xmm14
+              88: movsd xmm14, [rsp + 0x28]
+              98: mulsd xmm14, [rsp + 0x58]
+              108: movsd [rsp + 0x28], xmm14
+              118: movsd [rsp], xmm0
+              128: movsd [rsp + 8], xmm1
+              138: movsd xmm14, [rsp + 0x28]
+              148: movsd [rsp + 0x10], xmm14
+              158: call 0xa3
+              163: jb 0xda
               169: add rsp, 0x48
-              176: stc
-              177: ret
-              178: add rsp, 0x48
-              185: stc
-              186: ret
-              187: mov rdi, r12
-              190: mov esi, 0
-              195: mov edx, eax
-              197: mov rax, <rt_call_failed>
-              207: call rax
+              176: add r13, 1
+              180: ret
+              181: mov eax, 2
+              186: add rsp, 0x48
+              193: stc
+              194: ret
+              195: mov eax, 3
+              200: add rsp, 0x48
+              207: stc
+              208: ret
               209: add rsp, 0x48
               216: stc
               217: ret
+              218: mov rdi, r12
+              221: mov esi, 0
+              226: mov edx, eax
+              228: mov rax, <rt_call_failed>
+              238: call rax
+              240: add rsp, 0x48
+              247: stc
+              248: ret
         ",
     },
     Case {
@@ -1180,24 +1351,31 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x18
               7: cmp rsp, [r12]
-              15: jb 0x44
+              15: jb 0x55
               21: sub r13, 1
-              25: jb 0x44
-              31: mov rdi, r12
-              34: mov esi, 0
-              39: mov rax, <rt_fail>
-              49: call rax
-              51: jmp 0x52
-              56: add rsp, 0x18
-              63: add r13, 1
-              67: ret
-              68: mov eax, 2
+              25: jb 0x55
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x63
+              48: mov rdi, r12
+              51: mov esi, 0
+              56: mov rax, <rt_fail>
+              66: call rax
+              68: jmp 0x71
               73: add rsp, 0x18
-              80: stc
-              81: ret
-              82: add rsp, 0x18
-              89: stc
-              90: ret
+              80: add r13, 1
+              84: ret
+              85: mov eax, 2
+              90: add rsp, 0x18
+              97: stc
+              98: ret
+              99: mov eax, 3
+              104: add rsp, 0x18
+              111: stc
+              112: ret
+              113: add rsp, 0x18
+              120: stc
+              121: ret
         ",
     },
     Case {
@@ -1208,28 +1386,35 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x80
+              15: jb 0x91
               21: sub r13, 1
-              25: jb 0x80
-              31: movsd xmm0, [rsp + 0x30]
-              41: movsd xmm1, [rsp + 0x38]
-              51: movsd xmm14, [rsp + 0x30]
-              61: movsd [rsp + 0x10], xmm14
-              71: movsd xmm14, [rsp + 0x10]
-              81: subsd xmm14, [rsp + 0x38]
-              91: movsd [rsp + 0x10], xmm14
-              101: mulsd xmm1, [rsp + 0x10]
-              111: addsd xmm0, xmm1
-              116: add rsp, 0x28
-              123: add r13, 1
-              127: ret
-              128: mov eax, 2
+              25: jb 0x91
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x9f
+              48: movsd xmm0, [rsp + 0x30]
+              58: movsd xmm1, [rsp + 0x38]
+              68: movsd xmm14, [rsp + 0x30]
+              78: movsd [rsp + 0x10], xmm14
+              88: movsd xmm14, [rsp + 0x10]
+              98: subsd xmm14, [rsp + 0x38]
+              108: movsd [rsp + 0x10], xmm14
+              118: mulsd xmm1, [rsp + 0x10]
+              128: addsd xmm0, xmm1
               133: add rsp, 0x28
-              140: stc
-              141: ret
-              142: add rsp, 0x28
-              149: stc
-              150: ret
+              140: add r13, 1
+              144: ret
+              145: mov eax, 2
+              150: add rsp, 0x28
+              157: stc
+              158: ret
+              159: mov eax, 3
+              164: add rsp, 0x28
+              171: stc
+              172: ret
+              173: add rsp, 0x28
+              180: stc
+              181: ret
         ",
     },
     Case {
@@ -1240,53 +1425,61 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0x113
+              15: jb 0x124
               21: sub r13, 1
-              25: jb 0x113
-              31: movsd xmm0, [rsp + 0x30]
-              41: movsd [rsp], xmm0
-              51: movsd xmm1, [rsp + 0x38]
-              61: movsd [rsp + 8], xmm1
-              71: movsd xmm14, [rsp + 0x30]
-              81: movsd [rsp + 0x10], xmm14
-              91: movsd xmm14, [rsp + 0x38]
-              101: movsd [rsp + 0x18], xmm14
-              111: movsd xmm0, [rsp + 0x18]
-              121: mov rax, <sin>
-              131: call rax
-              133: movsd [rsp + 0x18], xmm0
-              143: movsd xmm14, [rsp + 0x10]
-              153: cmpltsd xmm14, [rsp + 0x18]
-              164: movsd xmm15, [0x130]
-              173: andpd xmm14, xmm15
-              178: movsd [rsp + 0x10], xmm14
-              188: movsd xmm14, [rsp + 8]
-              198: cmpltsd xmm14, [rsp + 0x10]
-              209: movsd xmm15, [0x130]
-              218: andpd xmm14, xmm15
-              223: movapd xmm1, xmm14
-              228: movsd xmm14, [rsp]
-              238: cmpltsd xmm14, xmm1
-              244: movsd xmm15, [0x130]
-              253: andpd xmm14, xmm15
-              258: movapd xmm0, xmm14
-              263: add rsp, 0x28
-              270: add r13, 1
-              274: ret
-              275: mov eax, 2
+              25: jb 0x124
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x132
+              48: movsd xmm0, [rsp + 0x30]
+              58: movsd [rsp], xmm0
+              68: movsd xmm1, [rsp + 0x38]
+              78: movsd [rsp + 8], xmm1
+              88: movsd xmm14, [rsp + 0x30]
+              98: movsd [rsp + 0x10], xmm14
+              108: movsd xmm14, [rsp + 0x38]
+              118: movsd [rsp + 0x18], xmm14
+              128: movsd xmm0, [rsp + 0x18]
+              138: mov rax, <sin>
+              148: call rax
+              150: movsd [rsp + 0x18], xmm0
+              160: movsd xmm14, [rsp + 0x10]
+              170: cmpltsd xmm14, [rsp + 0x18]
+              181: movsd xmm15, [0x150]
+              190: andpd xmm14, xmm15
+              195: movsd [rsp + 0x10], xmm14
+              205: movsd xmm14, [rsp + 8]
+              215: cmpltsd xmm14, [rsp + 0x10]
+              226: movsd xmm15, [0x150]
+              235: andpd xmm14, xmm15
+              240: movapd xmm1, xmm14
+              245: movsd xmm14, [rsp]
+              255: cmpltsd xmm14, xmm1
+              261: movsd xmm15, [0x150]
+              270: andpd xmm14, xmm15
+              275: movapd xmm0, xmm14
               280: add rsp, 0x28
-              287: stc
-              288: ret
-              289: add rsp, 0x28
-              296: stc
-              297: ret
-              298: int3
-              299: int3
-              300: int3
-              301: int3
-              302: int3
-              303: int3
-              304: .f64 1
+              287: add r13, 1
+              291: ret
+              292: mov eax, 2
+              297: add rsp, 0x28
+              304: stc
+              305: ret
+              306: mov eax, 3
+              311: add rsp, 0x28
+              318: stc
+              319: ret
+              320: add rsp, 0x28
+              327: stc
+              328: ret
+              329: int3
+              330: int3
+              331: int3
+              332: int3
+              333: int3
+              334: int3
+              335: int3
+              336: .f64 1
         ",
     },
     // Lazy spilling: `sin(x)`, live across the `?:`, goes home once,
@@ -1301,43 +1494,43 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0xa2
+              15: jb 0xb3
               21: sub r13, 1
-              25: jb 0xa2
-              31: movsd xmm0, [rsp + 0x30]
-              41: mov rax, <sin>
-              51: call rax
-              53: movsd [rsp], xmm0
-              63: movsd xmm1, [rsp + 0x38]
-              73: ucomisd xmm1, [0xc0]
-              82: jbe 0x87
-              88: movsd xmm1, [rsp + 0x38]
-              98: movapd xmm0, xmm1
-              103: mov rax, <sin>
-              113: call rax
-              115: movapd xmm1, xmm0
-              120: movsd xmm0, [rsp]
-              130: jmp 0x91
-              135: movsd xmm1, [rsp + 0x38]
-              145: addsd xmm0, xmm1
-              150: add rsp, 0x28
-              157: add r13, 1
-              161: ret
-              162: mov eax, 2
+              25: jb 0xb3
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0xc1
+              48: movsd xmm0, [rsp + 0x30]
+              58: mov rax, <sin>
+              68: call rax
+              70: movsd [rsp], xmm0
+              80: movsd xmm1, [rsp + 0x38]
+              90: ucomisd xmm1, [0xd8]
+              99: jbe 0x98
+              105: movsd xmm1, [rsp + 0x38]
+              115: movapd xmm0, xmm1
+              120: mov rax, <sin>
+              130: call rax
+              132: movapd xmm1, xmm0
+              137: movsd xmm0, [rsp]
+              147: jmp 0xa2
+              152: movsd xmm1, [rsp + 0x38]
+              162: addsd xmm0, xmm1
               167: add rsp, 0x28
-              174: stc
-              175: ret
-              176: add rsp, 0x28
-              183: stc
-              184: ret
-              185: int3
-              186: int3
-              187: int3
-              188: int3
-              189: int3
-              190: int3
-              191: int3
-              192: .f64 0
+              174: add r13, 1
+              178: ret
+              179: mov eax, 2
+              184: add rsp, 0x28
+              191: stc
+              192: ret
+              193: mov eax, 3
+              198: add rsp, 0x28
+              205: stc
+              206: ret
+              207: add rsp, 0x28
+              214: stc
+              215: ret
+              216: .f64 0
         ",
     },
     // After the `?:` the home of `sin(x)` is still good, so the last call
@@ -1350,49 +1543,57 @@ const CASES: &[Case] = &[
         expected: "
               0: sub rsp, 0x28
               7: cmp rsp, [r12]
-              15: jb 0xe5
+              15: jb 0xf6
               21: sub r13, 1
-              25: jb 0xe5
-              31: movsd xmm0, [rsp + 0x30]
-              41: mov rax, <sin>
-              51: call rax
-              53: movsd [rsp], xmm0
-              63: movsd xmm1, [rsp + 0x38]
-              73: ucomisd xmm1, [0x100]
-              82: jbe 0x87
-              88: movsd xmm1, [rsp + 0x38]
-              98: movapd xmm0, xmm1
-              103: mov rax, <sin>
-              113: call rax
-              115: movapd xmm1, xmm0
-              120: movsd xmm0, [rsp]
-              130: jmp 0x91
-              135: movsd xmm1, [rsp + 0x38]
-              145: movsd [rsp + 8], xmm1
-              155: movsd xmm2, [rsp + 0x30]
-              165: movapd xmm0, xmm2
-              170: mov rax, <sin>
-              180: call rax
-              182: movapd xmm2, xmm0
-              187: movsd xmm1, [rsp + 8]
-              197: mulsd xmm1, xmm2
-              202: movsd xmm0, [rsp]
-              212: addsd xmm0, xmm1
-              217: add rsp, 0x28
-              224: add r13, 1
-              228: ret
-              229: mov eax, 2
+              25: jb 0xf6
+              31: mov rax, [r12 + 0x10]
+              39: cmp byte ptr [rax], 0
+              42: jne 0x104
+              48: movsd xmm0, [rsp + 0x30]
+              58: mov rax, <sin>
+              68: call rax
+              70: movsd [rsp], xmm0
+              80: movsd xmm1, [rsp + 0x38]
+              90: ucomisd xmm1, [0x120]
+              99: jbe 0x98
+              105: movsd xmm1, [rsp + 0x38]
+              115: movapd xmm0, xmm1
+              120: mov rax, <sin>
+              130: call rax
+              132: movapd xmm1, xmm0
+              137: movsd xmm0, [rsp]
+              147: jmp 0xa2
+              152: movsd xmm1, [rsp + 0x38]
+              162: movsd [rsp + 8], xmm1
+              172: movsd xmm2, [rsp + 0x30]
+              182: movapd xmm0, xmm2
+              187: mov rax, <sin>
+              197: call rax
+              199: movapd xmm2, xmm0
+              204: movsd xmm1, [rsp + 8]
+              214: mulsd xmm1, xmm2
+              219: movsd xmm0, [rsp]
+              229: addsd xmm0, xmm1
               234: add rsp, 0x28
-              241: stc
-              242: ret
-              243: add rsp, 0x28
-              250: stc
-              251: ret
-              252: int3
-              253: int3
-              254: int3
-              255: int3
-              256: .f64 0
+              241: add r13, 1
+              245: ret
+              246: mov eax, 2
+              251: add rsp, 0x28
+              258: stc
+              259: ret
+              260: mov eax, 3
+              265: add rsp, 0x28
+              272: stc
+              273: ret
+              274: add rsp, 0x28
+              281: stc
+              282: ret
+              283: int3
+              284: int3
+              285: int3
+              286: int3
+              287: int3
+              288: .f64 0
         ",
     },
 ];
@@ -1425,51 +1626,79 @@ fn self_recursive_calls_are_inlined() {
     assert_eq!(count(": add r13, 1"), 5, "{}", got.listing);
     // Five sites for the one call of the source: each copy has its own.
     assert_eq!(got.sites.len(), 5, "{}", got.listing);
-    let listing = got.listing.lines().take(40).collect::<Vec<_>>().join("\n");
+    let listing = got.listing.lines().take(68).collect::<Vec<_>>().join("\n");
     assert_listing(
         "self-recursion, down to the real call",
         &listing,
         "
           0: sub rsp, 0x68
           7: cmp rsp, [r12]
-          15: jb 0x212
+          15: jb 0x223
           21: sub r13, 1
-          25: jb 0x212
-          31: movsd xmm0, [0x2d8]
-          40: ucomisd xmm0, [rsp + 0x70]
-          50: jbe 0x42
-          56: xorpd xmm0, xmm0
-          61: jmp 0x206
-          66: movsd xmm0, [rsp + 0x70]
-          76: subsd xmm0, [0x2d8]
-          85: sub r13, 1
-          89: jb 0x229
-          95: movsd xmm1, [0x2d8]
-          104: ucomisd xmm1, xmm0
-          109: jbe 0x7d
-          115: xorpd xmm1, xmm1
-          120: jmp 0x1e9
-          125: movapd xmm1, xmm0
-          130: subsd xmm1, [0x2d8]
-          139: sub r13, 1
-          143: jb 0x24d
-          149: movsd xmm2, [0x2d8]
-          158: ucomisd xmm2, xmm1
-          163: jbe 0xb3
-          169: xorpd xmm2, xmm2
-          174: jmp 0x1d1
-          179: movapd xmm2, xmm1
-          184: subsd xmm2, [0x2d8]
-          193: sub r13, 1
-          197: jb 0x271
-          203: movsd xmm3, [0x2d8]
-          212: ucomisd xmm3, xmm2
-          217: jbe 0xe9
-          223: xorpd xmm3, xmm3
-          228: jmp 0x1b9
-          233: movapd xmm3, xmm2
-          238: subsd xmm3, [0x2d8]
-          247: sub r13, 1
+          25: jb 0x223
+          31: mov rax, [r12 + 0x10]
+          39: cmp byte ptr [rax], 0
+          42: jne 0x231
+          48: movsd xmm0, [0x2f8]
+          57: ucomisd xmm0, [rsp + 0x70]
+          67: jbe 0x53
+          73: xorpd xmm0, xmm0
+          78: jmp 0x217
+          83: movsd xmm0, [rsp + 0x70]
+          93: subsd xmm0, [0x2f8]
+          102: sub r13, 1
+          106: jb 0x248
+          112: movsd xmm1, [0x2f8]
+          121: ucomisd xmm1, xmm0
+          126: jbe 0x8e
+          132: xorpd xmm1, xmm1
+          137: jmp 0x1fa
+          142: movapd xmm1, xmm0
+          147: subsd xmm1, [0x2f8]
+          156: sub r13, 1
+          160: jb 0x26c
+          166: movsd xmm2, [0x2f8]
+          175: ucomisd xmm2, xmm1
+          180: jbe 0xc4
+          186: xorpd xmm2, xmm2
+          191: jmp 0x1e2
+          196: movapd xmm2, xmm1
+          201: subsd xmm2, [0x2f8]
+          210: sub r13, 1
+          214: jb 0x290
+          220: movsd xmm3, [0x2f8]
+          229: ucomisd xmm3, xmm2
+          234: jbe 0xfa
+          240: xorpd xmm3, xmm3
+          245: jmp 0x1ca
+          250: movapd xmm3, xmm2
+          255: subsd xmm3, [0x2f8]
+          264: sub r13, 1
+          268: jb 0x2b4
+          274: movsd xmm4, [0x2f8]
+          283: ucomisd xmm4, xmm3
+          288: jbe 0x130
+          294: xorpd xmm4, xmm4
+          299: jmp 0x1b2
+          304: movapd xmm4, xmm3
+          309: subsd xmm4, [0x2f8]
+          318: movsd [rsp + 8], xmm0
+          328: movsd [rsp + 0x10], xmm1
+          338: movsd [rsp + 0x18], xmm2
+          348: movsd [rsp + 0x20], xmm3
+          358: movsd [rsp], xmm4
+          368: call 0x175
+          373: jb 0x2d8
+          379: movapd xmm4, xmm0
+          384: movsd xmm5, [rsp + 0x20]
+          394: addsd xmm5, xmm4
+          399: movapd xmm4, xmm5
+          404: movsd xmm0, [rsp + 8]
+          414: movsd xmm1, [rsp + 0x10]
+          424: movsd xmm2, [rsp + 0x18]
+          434: movapd xmm3, xmm4
+          439: add r13, 1
+          443: movapd xmm4, xmm2
         ",
     );
     // Not its own name (`self_sym` None): an ordinary call.

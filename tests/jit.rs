@@ -298,6 +298,55 @@ fn inlined_self_calls_agree_with_the_interpreter() {
     }
 }
 
+/// An `Interrupter` stops a long evaluation in every tier — in the
+/// interpreter at its next call, in machine code at the next real call's
+/// prologue — with `interrupted` at a call of the running function, and
+/// the engine goes on.
+#[test]
+fn an_interrupt_stops_a_running_evaluation_in_every_tier() {
+    use std::sync::mpsc;
+    const DEF: &str = "slow(n) = n < 2 ? n : slow(n - 1) + slow(n - 2)";
+    for (name, opts) in all_configs() {
+        let (send_interrupter, interrupter) = mpsc::channel();
+        let (send_stopped, stopped) = mpsc::channel();
+        let (send_go, go) = mpsc::channel::<()>();
+        let worker = thread::spawn(move || {
+            let mut e = Engine::with_options(opts);
+            eval(&mut e, DEF);
+            send_interrupter.send(e.interrupter()).unwrap();
+            // Hours of work unless stopped.
+            let result = e.eval("1 + slow(90)").map_err(|err| (err.kind, err.span));
+            send_stopped.send(result).unwrap();
+            go.recv().unwrap();
+            e.eval("slow(10)").map_err(|err| err.kind)
+        });
+        let interrupter = interrupter.recv().unwrap();
+        // Interrupt until the evaluation reports back (an interrupt that
+        // comes before it starts is void), for at most a minute.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let result = loop {
+            interrupter.interrupt();
+            match stopped.recv_timeout(Duration::from_millis(10)) {
+                Ok(result) => break result,
+                Err(_) if Instant::now() < deadline => continue,
+                Err(_) => panic!("{name}: the evaluation was not stopped"),
+            }
+        };
+        let (kind, span) = result.expect_err("slow(90) cannot finish");
+        assert_eq!(kind, ErrorKind::Interrupted, "{name}");
+        // At one of the two calls in slow's body, or at the statement's
+        // (`slow(90)`, at 4), or — when machine code for the statement
+        // itself stopped before its first call — nowhere in particular.
+        let calls = [DEF.find("slow(n - 1)"), DEF.find("slow(n - 2)"), Some(4)];
+        if let Some(span) = span {
+            let at = Some(span.start as usize);
+            assert!(calls.contains(&at), "{name}: interrupted at {at:?}");
+        }
+        send_go.send(()).unwrap();
+        assert_eq!(worker.join().unwrap(), Ok(vec![55.0]), "{name}");
+    }
+}
+
 /// `asm` names each inlined call, with its nesting, so the copies can be
 /// told apart from the real calls at the bottom.
 #[test]

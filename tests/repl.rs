@@ -138,6 +138,22 @@ fn a_session_defines_tiers_up_shows_code_survives_errors_and_leaves() {
     p.exp_string(PROMPT)
         .expect("the first-line prompt after Ctrl-C");
     step(&mut p, "f(80)", "6401");
+    // ...and, while an input is evaluated, stops the evaluation (here a
+    // recursion that would run for hours, already in machine code); the
+    // session and its definitions stay.
+    step(
+        &mut p,
+        "slow(n) = n < 2 ? n : slow(n - 1) + slow(n - 2)",
+        "slow(n) defined",
+    );
+    enter(&mut p, "slow(90)");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send_control('c').unwrap();
+    p.exp_string("error: interrupted")
+        .expect("Ctrl-C stops a running evaluation");
+    p.exp_string(PROMPT)
+        .expect("the prompt after the interrupt");
+    step(&mut p, "slow(10) + f(1)", "57");
     let vars = step(&mut p, ":funcs", "g(a, b)");
     assert!(!vars.contains("h(x)"), "{vars}");
 

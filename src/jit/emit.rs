@@ -7,7 +7,8 @@
 //!
 //! | register      | role                                                  |
 //! |---------------|-------------------------------------------------------|
-//! | `r12`         | `CTX`: the runtime context ([`CTX_FLOOR`] at `[r12]`) |
+//! | `r12`         | `CTX`: the runtime context: stack floor at            |
+//! |               | [`CTX_FLOOR`], pointer to the stop flag at [`CTX_STOP`] |
 //! | `r13`         | `BUDGET`: how many more calls may nest (see below)    |
 //! | `xmm0..xmm13` | values: the value at depth `d` lives in `xmm<d>`;     |
 //! |               | in a body that calls nothing, the top ones hold its   |
@@ -21,7 +22,7 @@
 //! arguments at `[rsp]`, `[rsp+8]`, … and executes `call`; the callee
 //! returns the value in `xmm0` with `CF` clear, or fails with `CF` set and
 //! a status in `eax` (1 an error is recorded in the runtime, 2 recursion
-//! too deep), and preserves `r12`, `rbx`, `rbp`, `rsp`, and — when it
+//! too deep, 3 interrupted), and preserves `r12`, `rbx`, `rbp`, `rsp`, and — when it
 //! succeeds — `r13`. So a call site is `call rel32 ; jc failed`. There is
 //! no frame pointer: a prologue is one `sub rsp, FRAME` (benchmarked:
 //! `fib` ran three instructions shorter per call); the epilogue ends with
@@ -94,11 +95,14 @@ use crate::stack::StackGuard;
 
 /// Byte offset of the stack floor in the runtime context.
 pub const CTX_FLOOR: i32 = 0;
+/// Byte offset of the pointer to the stop flag in the runtime context.
+pub const CTX_STOP: i32 = 16;
 
 /// Status in `eax` after a generated function returns.
 pub const STATUS_OK: u32 = 0;
 pub const STATUS_ERROR: u32 = 1;
 pub const STATUS_STACK: u32 = 2;
+pub const STATUS_STOPPED: u32 = 3;
 
 /// Most registers the value stack uses (`xmm0..xmm13`).
 pub const MAX_REGS: u8 = 14;
@@ -191,6 +195,7 @@ pub fn function(
     let mut e = Emitter::new(body, arity, *helpers, sites, nregs, guard, frame, homes_at)?;
     e.inline = inline;
     let stack_out = e.ops.new_dynamic_label();
+    let stop_out = e.ops.new_dynamic_label();
     let fail_out = e.ops.new_dynamic_label();
     e.stack_out = Some(stack_out);
     e.fail_out = Some(fail_out);
@@ -199,6 +204,11 @@ pub fn function(
     //   sub rsp, FRAME
     //   cmp rsp, [r12 + CTX_FLOOR] ; jb stack_out   -- out of stack
     //   sub r13, 1 ; jb stack_out                   -- out of call budget
+    //   mov rax, [r12 + CTX_STOP]
+    //   cmp byte [rax], 0 ; jne stop_out            -- interrupted
+    // (Every long computation is a recursion, so a check at every real
+    // call stops any of them; inlined calls are at most four levels from a
+    // real one. The check costs fib(20) about 2%: 16.7 µs → 17.1 µs.)
     dynasm!(e.ops
         ; .arch x64
         ; sub rsp, frame
@@ -206,6 +216,9 @@ pub fn function(
         ; jb =>stack_out
         ; sub r13, 1
         ; jb =>stack_out
+        ; mov rax, [r12 + CTX_STOP]
+        ; cmp BYTE [rax], 0
+        ; jne =>stop_out
     );
     // A leaf body's parameters used more than once go to registers:
     //   movsd xmm<r>, [rsp + FRAME + 8 + 8i]
@@ -230,6 +243,11 @@ pub fn function(
         ; ret
         ; =>stack_out
         ; mov eax, STATUS_STACK as i32
+        ; add rsp, frame
+        ; stc
+        ; ret
+        ; =>stop_out
+        ; mov eax, STATUS_STOPPED as i32
         ; add rsp, frame
         ; stc
         ; ret

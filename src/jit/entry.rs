@@ -7,11 +7,12 @@
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
 
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 
-use super::emit::{CTX_FLOOR, STATUS_ERROR, STATUS_OK, STATUS_STACK};
+use super::emit::{CTX_FLOOR, CTX_STOP, STATUS_ERROR, STATUS_OK, STATUS_STACK, STATUS_STOPPED};
 use crate::engine::Runtime;
 use crate::error::{Error, ErrorKind};
 
@@ -48,9 +49,12 @@ pub struct Ctx {
     pub floor: usize,
     /// The `Runtime` of the evaluation in progress.
     pub rt: *const c_void,
+    /// The flag that stops it (`[r12 + CTX_STOP]`, see `Interrupter`).
+    pub stop: *const AtomicBool,
 }
 
 const _: () = assert!(std::mem::offset_of!(Ctx, floor) == CTX_FLOOR as usize);
+const _: () = assert!(std::mem::offset_of!(Ctx, stop) == CTX_STOP as usize);
 
 /// `extern "sysv64" fn(ctx, entry, args, argc, budget) -> RtResult`
 type Trampoline = extern "sysv64" fn(*const Ctx, usize, *const f64, usize, u64) -> RtResult;
@@ -152,6 +156,7 @@ pub(crate) fn enter(
     let ctx = Ctx {
         floor: rt.guard.floor(),
         rt: rt as *const Runtime<'_> as *const c_void,
+        stop: rt.stop as *const AtomicBool,
     };
     // SAFETY: `trampoline` is the address of the glue assembled by `glue`
     // and placed in executable code memory that lives as long as the Jit,
@@ -161,6 +166,7 @@ pub(crate) fn enter(
     match result.status as u32 {
         STATUS_OK => Ok(result.value),
         STATUS_STACK => Err(ErrorKind::RecursionTooDeep.into()),
+        STATUS_STOPPED => Err(ErrorKind::Interrupted.into()),
         _ => Err(rt
             .jit()
             .take_pending()

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use crate::engine::{Function, Runtime, Slot};
 use crate::error::{Error, ErrorKind, Source, Span};
 use crate::lower::Sym;
-use emit::{EmitError, Helpers, SiteKind, Sites, STATUS_STACK};
+use emit::{EmitError, Helpers, SiteKind, Sites, STATUS_STACK, STATUS_STOPPED};
 use memory::CodeMemory;
 
 /// A `call rel32` opcode.
@@ -626,6 +626,8 @@ impl Jit {
         let mut pending = self.pending.borrow_mut();
         if status == STATUS_STACK {
             *pending = Some(Error::at(ErrorKind::RecursionTooDeep, s.span).in_source(&s.source));
+        } else if status == STATUS_STOPPED {
+            *pending = Some(Error::at(ErrorKind::Interrupted, s.span).in_source(&s.source));
         } else if let Some(e) = pending.as_mut() {
             if e.span.is_none() {
                 e.span = Some(s.span);
