@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Source, Span};
@@ -143,9 +143,10 @@ pub struct Runtime<'a> {
     /// Spare interpreter value stacks (one is in use per nested entry into
     /// the interpreter).
     pub stacks: &'a RefCell<Vec<Vec<f64>>>,
-    /// Set when the evaluation is to stop (see [`Interrupter`]); checked
-    /// at every user call, by the interpreter and by machine code alike.
-    pub stop: &'a AtomicBool,
+    /// The stack floor for machine code, or [`STOPPED`] when the
+    /// evaluation is to stop (see [`Interrupter`]); checked at every user
+    /// call, by the interpreter and by machine code alike.
+    pub limit: &'a AtomicUsize,
 }
 
 impl Runtime<'_> {
@@ -154,6 +155,11 @@ impl Runtime<'_> {
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn jit(&self) -> &Jit {
         self.jit.expect("machine code runs only with a JIT")
+    }
+
+    /// Has an [`Interrupter`] stopped this evaluation?
+    pub fn stopped(&self) -> bool {
+        self.limit.load(Ordering::Relaxed) == STOPPED
     }
 
     /// Calls `f` with `args` in the tier it runs in now.
@@ -322,9 +328,14 @@ pub struct Engine {
     guard: StackGuard,
     /// Interpreter value stacks kept between evaluations.
     stacks: RefCell<Vec<Vec<f64>>>,
-    /// Set by an [`Interrupter`] to stop the evaluation in progress.
-    stop: Arc<AtomicBool>,
+    /// The stack floor machine code checks in every prologue, or
+    /// [`STOPPED`] once an [`Interrupter`] has stopped the evaluation in
+    /// progress: the same check catches both.
+    limit: Arc<AtomicUsize>,
 }
+
+/// The stack limit that stops everything: no stack pointer is above it.
+pub const STOPPED: usize = usize::MAX;
 
 /// Stops an engine's evaluation in progress from another thread (a Ctrl-C
 /// handler, a watchdog): the evaluation ends with
@@ -333,11 +344,11 @@ pub struct Engine {
 /// [`Engine::interrupter`]; an interrupt that arrives while nothing runs
 /// is forgotten when the next evaluation starts.
 #[derive(Debug, Clone)]
-pub struct Interrupter(Arc<AtomicBool>);
+pub struct Interrupter(Arc<AtomicUsize>);
 
 impl Interrupter {
     pub fn interrupt(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.store(STOPPED, Ordering::Relaxed);
     }
 }
 
@@ -360,7 +371,7 @@ impl Engine {
     /// A handle that stops this engine's evaluation in progress; it may be
     /// sent to and used from any thread.
     pub fn interrupter(&self) -> Interrupter {
-        Interrupter(Arc::clone(&self.stop))
+        Interrupter(Arc::clone(&self.limit))
     }
 
     /// Changes the mode or threshold; code compiled so far stays.
@@ -564,7 +575,7 @@ impl Engine {
     /// What an evaluation borrows from the engine.
     fn runtime(&self) -> Runtime<'_> {
         // A new evaluation: an interrupt meant for an earlier one is void.
-        self.stop.store(false, Ordering::Relaxed);
+        self.limit.store(self.guard.floor(), Ordering::Relaxed);
         Runtime {
             ns: &self.ns,
             options: &self.options,
@@ -574,7 +585,7 @@ impl Engine {
             hot_at: self.hot_at(),
             depth: Cell::new(0),
             stacks: &self.stacks,
-            stop: &self.stop,
+            limit: &self.limit,
         }
     }
 

@@ -5,8 +5,6 @@
 //! no allocation and no name lookup: globals are an index into the slot
 //! table, parameters an index into the frame.
 
-use std::sync::atomic::Ordering;
-
 use crate::engine::{Runtime, Slot, MAX_CALL_DEPTH};
 use crate::error::{Error, ErrorKind};
 use crate::lower::{from_bool, truthy, Node};
@@ -104,7 +102,7 @@ impl<'a> Interp<'a> {
                     ));
                 }
                 self.rt.guard.check().map_err(|k| fail(k, *span))?;
-                if self.rt.stop.load(Ordering::Relaxed) {
+                if self.rt.stopped() {
                     return Err(fail(ErrorKind::Interrupted, *span));
                 }
                 let depth = self.rt.depth.get();

@@ -215,35 +215,25 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x45
-              21: sub r13, 1
-              25: jb 0x45
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x53
-              48: movsd xmm0, [0x70]
-              57: add rsp, 0x18
-              64: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x37
+              24: sub r13, 1
+              28: jb 0x37
+              34: movsd xmm0, [0x50]
+              43: add rsp, 0x18
+              50: add r13, 1
+              54: ret
+              55: mov eax, 2
+              60: add rsp, 0x18
+              67: stc
               68: ret
-              69: mov eax, 2
-              74: add rsp, 0x18
-              81: stc
-              82: ret
-              83: mov eax, 3
-              88: add rsp, 0x18
-              95: stc
-              96: ret
-              97: add rsp, 0x18
-              104: stc
-              105: ret
-              106: int3
-              107: int3
-              108: int3
-              109: int3
-              110: int3
-              111: int3
-              112: .f64 2.5
+              69: add rsp, 0x18
+              76: stc
+              77: ret
+              78: int3
+              79: int3
+              80: .f64 2.5
         ",
     },
     Case {
@@ -253,28 +243,22 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x41
-              21: sub r13, 1
-              25: jb 0x41
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x4f
-              48: xorpd xmm0, xmm0
-              53: add rsp, 0x18
-              60: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x33
+              24: sub r13, 1
+              28: jb 0x33
+              34: xorpd xmm0, xmm0
+              39: add rsp, 0x18
+              46: add r13, 1
+              50: ret
+              51: mov eax, 2
+              56: add rsp, 0x18
+              63: stc
               64: ret
-              65: mov eax, 2
-              70: add rsp, 0x18
-              77: stc
-              78: ret
-              79: mov eax, 3
-              84: add rsp, 0x18
-              91: stc
-              92: ret
-              93: add rsp, 0x18
-              100: stc
-              101: ret
+              65: add rsp, 0x18
+              72: stc
+              73: ret
         ",
     },
     Case {
@@ -284,28 +268,22 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x46
-              21: sub r13, 1
-              25: jb 0x46
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x54
-              48: movsd xmm0, [rsp + 0x28]
-              58: add rsp, 0x18
-              65: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x38
+              24: sub r13, 1
+              28: jb 0x38
+              34: movsd xmm0, [rsp + 0x28]
+              44: add rsp, 0x18
+              51: add r13, 1
+              55: ret
+              56: mov eax, 2
+              61: add rsp, 0x18
+              68: stc
               69: ret
-              70: mov eax, 2
-              75: add rsp, 0x18
-              82: stc
-              83: ret
-              84: mov eax, 3
-              89: add rsp, 0x18
-              96: stc
-              97: ret
-              98: add rsp, 0x18
-              105: stc
-              106: ret
+              70: add rsp, 0x18
+              77: stc
+              78: ret
         ",
     },
     Case {
@@ -315,29 +293,23 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x50
-              21: sub r13, 1
-              25: jb 0x50
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x5e
-              48: movsd xmm0, [rsp + 0x20]
-              58: addsd xmm0, [rsp + 0x28]
-              68: add rsp, 0x18
-              75: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x42
+              24: sub r13, 1
+              28: jb 0x42
+              34: movsd xmm0, [rsp + 0x20]
+              44: addsd xmm0, [rsp + 0x28]
+              54: add rsp, 0x18
+              61: add r13, 1
+              65: ret
+              66: mov eax, 2
+              71: add rsp, 0x18
+              78: stc
               79: ret
-              80: mov eax, 2
-              85: add rsp, 0x18
-              92: stc
-              93: ret
-              94: mov eax, 3
-              99: add rsp, 0x18
-              106: stc
-              107: ret
-              108: add rsp, 0x18
-              115: stc
-              116: ret
+              80: add rsp, 0x18
+              87: stc
+              88: ret
         ",
     },
     Case {
@@ -347,34 +319,28 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x28
-              7: cmp rsp, [r12]
-              15: jb 0x69
-              21: sub r13, 1
-              25: jb 0x69
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x77
-              48: movsd xmm13, [rsp + 0x30]
-              58: movsd xmm12, [rsp + 0x38]
-              68: movapd xmm0, xmm13
-              73: subsd xmm0, xmm12
-              78: movapd xmm1, xmm13
-              83: divsd xmm1, xmm12
-              88: mulsd xmm0, xmm1
-              93: add rsp, 0x28
-              100: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x5b
+              24: sub r13, 1
+              28: jb 0x5b
+              34: movsd xmm13, [rsp + 0x30]
+              44: movsd xmm12, [rsp + 0x38]
+              54: movapd xmm0, xmm13
+              59: subsd xmm0, xmm12
+              64: movapd xmm1, xmm13
+              69: divsd xmm1, xmm12
+              74: mulsd xmm0, xmm1
+              79: add rsp, 0x28
+              86: add r13, 1
+              90: ret
+              91: mov eax, 2
+              96: add rsp, 0x28
+              103: stc
               104: ret
-              105: mov eax, 2
-              110: add rsp, 0x28
-              117: stc
-              118: ret
-              119: mov eax, 3
-              124: add rsp, 0x28
-              131: stc
-              132: ret
-              133: add rsp, 0x28
-              140: stc
-              141: ret
+              105: add rsp, 0x28
+              112: stc
+              113: ret
         ",
     },
     Case {
@@ -384,38 +350,28 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x54
-              21: sub r13, 1
-              25: jb 0x54
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x62
-              48: movsd xmm0, [rsp + 0x20]
-              58: movsd xmm15, [0x80]
-              67: xorpd xmm0, xmm15
-              72: add rsp, 0x18
-              79: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x46
+              24: sub r13, 1
+              28: jb 0x46
+              34: movsd xmm0, [rsp + 0x20]
+              44: movsd xmm15, [0x60]
+              53: xorpd xmm0, xmm15
+              58: add rsp, 0x18
+              65: add r13, 1
+              69: ret
+              70: mov eax, 2
+              75: add rsp, 0x18
+              82: stc
               83: ret
-              84: mov eax, 2
-              89: add rsp, 0x18
-              96: stc
-              97: ret
-              98: mov eax, 3
-              103: add rsp, 0x18
-              110: stc
-              111: ret
-              112: add rsp, 0x18
-              119: stc
-              120: ret
-              121: int3
-              122: int3
-              123: int3
-              124: int3
-              125: int3
-              126: int3
-              127: int3
-              128: .f64 -0
+              84: add rsp, 0x18
+              91: stc
+              92: ret
+              93: int3
+              94: int3
+              95: int3
+              96: .f64 -0
         ",
     },
     Case {
@@ -425,33 +381,27 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x5b
-              21: sub r13, 1
-              25: jb 0x5b
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x69
-              48: movsd xmm0, [rsp + 0x20]
-              58: xorpd xmm15, xmm15
-              63: ucomisd xmm15, xmm0
-              68: sete al
-              71: movzx eax, al
-              74: cvtsi2sd xmm0, eax
-              79: add rsp, 0x18
-              86: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x4d
+              24: sub r13, 1
+              28: jb 0x4d
+              34: movsd xmm0, [rsp + 0x20]
+              44: xorpd xmm15, xmm15
+              49: ucomisd xmm15, xmm0
+              54: sete al
+              57: movzx eax, al
+              60: cvtsi2sd xmm0, eax
+              65: add rsp, 0x18
+              72: add r13, 1
+              76: ret
+              77: mov eax, 2
+              82: add rsp, 0x18
+              89: stc
               90: ret
-              91: mov eax, 2
-              96: add rsp, 0x18
-              103: stc
-              104: ret
-              105: mov eax, 3
-              110: add rsp, 0x18
-              117: stc
-              118: ret
-              119: add rsp, 0x18
-              126: stc
-              127: ret
+              91: add rsp, 0x18
+              98: stc
+              99: ret
         ",
     },
     Case {
@@ -461,40 +411,30 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x6e
-              21: sub r13, 1
-              25: jb 0x6e
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x7c
-              48: movsd xmm0, [rsp + 0x20]
-              58: movsd xmm1, [rsp + 0x28]
-              68: movapd xmm14, xmm0
-              73: cmpltsd xmm14, xmm1
-              79: movsd xmm15, [0x98]
-              88: andpd xmm14, xmm15
-              93: movapd xmm0, xmm14
-              98: add rsp, 0x18
-              105: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x60
+              24: sub r13, 1
+              28: jb 0x60
+              34: movsd xmm0, [rsp + 0x20]
+              44: movsd xmm1, [rsp + 0x28]
+              54: movapd xmm14, xmm0
+              59: cmpltsd xmm14, xmm1
+              65: movsd xmm15, [0x78]
+              74: andpd xmm14, xmm15
+              79: movapd xmm0, xmm14
+              84: add rsp, 0x18
+              91: add r13, 1
+              95: ret
+              96: mov eax, 2
+              101: add rsp, 0x18
+              108: stc
               109: ret
-              110: mov eax, 2
-              115: add rsp, 0x18
-              122: stc
-              123: ret
-              124: mov eax, 3
-              129: add rsp, 0x18
-              136: stc
-              137: ret
-              138: add rsp, 0x18
-              145: stc
-              146: ret
-              147: int3
-              148: int3
-              149: int3
-              150: int3
-              151: int3
-              152: .f64 1
+              110: add rsp, 0x18
+              117: stc
+              118: ret
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -504,40 +444,30 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x6e
-              21: sub r13, 1
-              25: jb 0x6e
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x7c
-              48: movsd xmm0, [rsp + 0x20]
-              58: movsd xmm1, [rsp + 0x28]
-              68: movapd xmm14, xmm1
-              73: cmplesd xmm14, xmm0
-              79: movsd xmm15, [0x98]
-              88: andpd xmm14, xmm15
-              93: movapd xmm0, xmm14
-              98: add rsp, 0x18
-              105: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x60
+              24: sub r13, 1
+              28: jb 0x60
+              34: movsd xmm0, [rsp + 0x20]
+              44: movsd xmm1, [rsp + 0x28]
+              54: movapd xmm14, xmm1
+              59: cmplesd xmm14, xmm0
+              65: movsd xmm15, [0x78]
+              74: andpd xmm14, xmm15
+              79: movapd xmm0, xmm14
+              84: add rsp, 0x18
+              91: add r13, 1
+              95: ret
+              96: mov eax, 2
+              101: add rsp, 0x18
+              108: stc
               109: ret
-              110: mov eax, 2
-              115: add rsp, 0x18
-              122: stc
-              123: ret
-              124: mov eax, 3
-              129: add rsp, 0x18
-              136: stc
-              137: ret
-              138: add rsp, 0x18
-              145: stc
-              146: ret
-              147: int3
-              148: int3
-              149: int3
-              150: int3
-              151: int3
-              152: .f64 1
+              110: add rsp, 0x18
+              117: stc
+              118: ret
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -547,40 +477,30 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x6e
-              21: sub r13, 1
-              25: jb 0x6e
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x7c
-              48: movsd xmm0, [rsp + 0x20]
-              58: movsd xmm1, [rsp + 0x28]
-              68: movapd xmm14, xmm0
-              73: cmpeqsd xmm14, xmm1
-              79: movsd xmm15, [0x98]
-              88: andpd xmm14, xmm15
-              93: movapd xmm0, xmm14
-              98: add rsp, 0x18
-              105: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x60
+              24: sub r13, 1
+              28: jb 0x60
+              34: movsd xmm0, [rsp + 0x20]
+              44: movsd xmm1, [rsp + 0x28]
+              54: movapd xmm14, xmm0
+              59: cmpeqsd xmm14, xmm1
+              65: movsd xmm15, [0x78]
+              74: andpd xmm14, xmm15
+              79: movapd xmm0, xmm14
+              84: add rsp, 0x18
+              91: add r13, 1
+              95: ret
+              96: mov eax, 2
+              101: add rsp, 0x18
+              108: stc
               109: ret
-              110: mov eax, 2
-              115: add rsp, 0x18
-              122: stc
-              123: ret
-              124: mov eax, 3
-              129: add rsp, 0x18
-              136: stc
-              137: ret
-              138: add rsp, 0x18
-              145: stc
-              146: ret
-              147: int3
-              148: int3
-              149: int3
-              150: int3
-              151: int3
-              152: .f64 1
+              110: add rsp, 0x18
+              117: stc
+              118: ret
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -590,35 +510,29 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x6f
-              21: sub r13, 1
-              25: jb 0x6f
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x7d
-              48: movsd xmm13, [rsp + 0x20]
-              58: movsd xmm12, [rsp + 0x28]
-              68: movapd xmm0, xmm12
-              73: ucomisd xmm0, xmm13
-              78: jbe 0x5e
-              84: movapd xmm0, xmm13
-              89: jmp 0x63
-              94: movapd xmm0, xmm12
-              99: add rsp, 0x18
-              106: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x61
+              24: sub r13, 1
+              28: jb 0x61
+              34: movsd xmm13, [rsp + 0x20]
+              44: movsd xmm12, [rsp + 0x28]
+              54: movapd xmm0, xmm12
+              59: ucomisd xmm0, xmm13
+              64: jbe 0x50
+              70: movapd xmm0, xmm13
+              75: jmp 0x55
+              80: movapd xmm0, xmm12
+              85: add rsp, 0x18
+              92: add r13, 1
+              96: ret
+              97: mov eax, 2
+              102: add rsp, 0x18
+              109: stc
               110: ret
-              111: mov eax, 2
-              116: add rsp, 0x18
-              123: stc
-              124: ret
-              125: mov eax, 3
-              130: add rsp, 0x18
-              137: stc
-              138: ret
-              139: add rsp, 0x18
-              146: stc
-              147: ret
+              111: add rsp, 0x18
+              118: stc
+              119: ret
         ",
     },
     Case {
@@ -628,40 +542,30 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x6e
-              21: sub r13, 1
-              25: jb 0x6e
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x7c
-              48: movsd xmm0, [rsp + 0x20]
-              58: xorpd xmm15, xmm15
-              63: ucomisd xmm15, xmm0
-              68: je 0x59
-              74: movsd xmm0, [rsp + 0x28]
-              84: jmp 0x62
-              89: movsd xmm0, [0x98]
-              98: add rsp, 0x18
-              105: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x60
+              24: sub r13, 1
+              28: jb 0x60
+              34: movsd xmm0, [rsp + 0x20]
+              44: xorpd xmm15, xmm15
+              49: ucomisd xmm15, xmm0
+              54: je 0x4b
+              60: movsd xmm0, [rsp + 0x28]
+              70: jmp 0x54
+              75: movsd xmm0, [0x78]
+              84: add rsp, 0x18
+              91: add r13, 1
+              95: ret
+              96: mov eax, 2
+              101: add rsp, 0x18
+              108: stc
               109: ret
-              110: mov eax, 2
-              115: add rsp, 0x18
-              122: stc
-              123: ret
-              124: mov eax, 3
-              129: add rsp, 0x18
-              136: stc
-              137: ret
-              138: add rsp, 0x18
-              145: stc
-              146: ret
-              147: int3
-              148: int3
-              149: int3
-              150: int3
-              151: int3
-              152: .f64 1
+              110: add rsp, 0x18
+              117: stc
+              118: ret
+              119: int3
+              120: .f64 1
         ",
     },
     Case {
@@ -671,43 +575,33 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x74
-              21: sub r13, 1
-              25: jb 0x74
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x82
-              48: movsd xmm13, [rsp + 0x28]
-              58: movsd xmm0, [rsp + 0x20]
-              68: ucomisd xmm0, xmm13
-              73: jp 0x63
-              79: jne 0x63
-              85: movsd xmm0, [0xa0]
-              94: jmp 0x68
-              99: movapd xmm0, xmm13
-              104: add rsp, 0x18
-              111: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x66
+              24: sub r13, 1
+              28: jb 0x66
+              34: movsd xmm13, [rsp + 0x28]
+              44: movsd xmm0, [rsp + 0x20]
+              54: ucomisd xmm0, xmm13
+              59: jp 0x55
+              65: jne 0x55
+              71: movsd xmm0, [0x80]
+              80: jmp 0x5a
+              85: movapd xmm0, xmm13
+              90: add rsp, 0x18
+              97: add r13, 1
+              101: ret
+              102: mov eax, 2
+              107: add rsp, 0x18
+              114: stc
               115: ret
-              116: mov eax, 2
-              121: add rsp, 0x18
-              128: stc
-              129: ret
-              130: mov eax, 3
-              135: add rsp, 0x18
-              142: stc
-              143: ret
-              144: add rsp, 0x18
-              151: stc
-              152: ret
-              153: int3
-              154: int3
-              155: int3
-              156: int3
-              157: int3
-              158: int3
-              159: int3
-              160: .f64 1
+              116: add rsp, 0x18
+              123: stc
+              124: ret
+              125: int3
+              126: int3
+              127: int3
+              128: .f64 1
         ",
     },
     Case {
@@ -717,19 +611,175 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x75
-              21: sub r13, 1
-              25: jb 0x75
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x83
-              48: movsd xmm13, [rsp + 0x20]
-              58: movsd xmm12, [rsp + 0x28]
-              68: movapd xmm0, xmm13
-              73: ucomisd xmm0, xmm12
-              78: jp 0x5a
-              84: je 0x64
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x67
+              24: sub r13, 1
+              28: jb 0x67
+              34: movsd xmm13, [rsp + 0x20]
+              44: movsd xmm12, [rsp + 0x28]
+              54: movapd xmm0, xmm13
+              59: ucomisd xmm0, xmm12
+              64: jp 0x4c
+              70: je 0x56
+              76: movapd xmm0, xmm13
+              81: jmp 0x5b
+              86: movapd xmm0, xmm12
+              91: add rsp, 0x18
+              98: add r13, 1
+              102: ret
+              103: mov eax, 2
+              108: add rsp, 0x18
+              115: stc
+              116: ret
+              117: add rsp, 0x18
+              124: stc
+              125: ret
+        ",
+    },
+    Case {
+        name: "or of equality and order",
+        params: &["x", "y"],
+        body: "x == y || x > y ? 1 : y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x7b
+              24: sub r13, 1
+              28: jb 0x7b
+              34: movsd xmm13, [rsp + 0x20]
+              44: movsd xmm12, [rsp + 0x28]
+              54: movapd xmm0, xmm13
+              59: ucomisd xmm0, xmm12
+              64: jp 0x4c
+              70: je 0x5c
+              76: movapd xmm0, xmm13
+              81: ucomisd xmm0, xmm12
+              86: jbe 0x6a
+              92: movsd xmm0, [0x98]
+              101: jmp 0x6f
+              106: movapd xmm0, xmm12
+              111: add rsp, 0x18
+              118: add r13, 1
+              122: ret
+              123: mov eax, 2
+              128: add rsp, 0x18
+              135: stc
+              136: ret
+              137: add rsp, 0x18
+              144: stc
+              145: ret
+              146: int3
+              147: int3
+              148: int3
+              149: int3
+              150: int3
+              151: int3
+              152: .f64 1
+        ",
+    },
+    Case {
+        name: "and",
+        params: &["x", "y"],
+        body: "x && y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x75
+              24: sub r13, 1
+              28: jb 0x75
+              34: movsd xmm0, [rsp + 0x20]
+              44: xorpd xmm15, xmm15
+              49: ucomisd xmm15, xmm0
+              54: je 0x64
+              60: movsd xmm0, [rsp + 0x28]
+              70: xorpd xmm15, xmm15
+              75: ucomisd xmm15, xmm0
+              80: je 0x64
+              86: movsd xmm0, [0x90]
+              95: jmp 0x69
+              100: xorpd xmm0, xmm0
+              105: add rsp, 0x18
+              112: add r13, 1
+              116: ret
+              117: mov eax, 2
+              122: add rsp, 0x18
+              129: stc
+              130: ret
+              131: add rsp, 0x18
+              138: stc
+              139: ret
+              140: int3
+              141: int3
+              142: int3
+              143: int3
+              144: .f64 1
+        ",
+    },
+    Case {
+        name: "or",
+        params: &["x", "y"],
+        body: "x || y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x75
+              24: sub r13, 1
+              28: jb 0x75
+              34: movsd xmm0, [rsp + 0x20]
+              44: xorpd xmm15, xmm15
+              49: ucomisd xmm15, xmm0
+              54: jne 0x56
+              60: movsd xmm0, [rsp + 0x28]
+              70: xorpd xmm15, xmm15
+              75: ucomisd xmm15, xmm0
+              80: je 0x64
+              86: movsd xmm0, [0x90]
+              95: jmp 0x69
+              100: xorpd xmm0, xmm0
+              105: add rsp, 0x18
+              112: add r13, 1
+              116: ret
+              117: mov eax, 2
+              122: add rsp, 0x18
+              129: stc
+              130: ret
+              131: add rsp, 0x18
+              138: stc
+              139: ret
+              140: int3
+              141: int3
+              142: int3
+              143: int3
+              144: .f64 1
+        ",
+    },
+    Case {
+        name: "and of comparisons in a conditional",
+        params: &["x", "y"],
+        body: "x > 0 && y <= x ? x : y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x75
+              24: sub r13, 1
+              28: jb 0x75
+              34: movsd xmm13, [rsp + 0x20]
+              44: movsd xmm12, [rsp + 0x28]
+              54: movapd xmm0, xmm13
+              59: ucomisd xmm0, [0x90]
+              68: jbe 0x64
+              74: movapd xmm0, xmm13
+              79: ucomisd xmm0, xmm12
+              84: jb 0x64
               90: movapd xmm0, xmm13
               95: jmp 0x69
               100: movapd xmm0, xmm12
@@ -740,184 +790,14 @@ const CASES: &[Case] = &[
               122: add rsp, 0x18
               129: stc
               130: ret
-              131: mov eax, 3
-              136: add rsp, 0x18
-              143: stc
-              144: ret
-              145: add rsp, 0x18
-              152: stc
-              153: ret
-        ",
-    },
-    Case {
-        name: "or of equality and order",
-        params: &["x", "y"],
-        body: "x == y || x > y ? 1 : y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x89
-              21: sub r13, 1
-              25: jb 0x89
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x97
-              48: movsd xmm13, [rsp + 0x20]
-              58: movsd xmm12, [rsp + 0x28]
-              68: movapd xmm0, xmm13
-              73: ucomisd xmm0, xmm12
-              78: jp 0x5a
-              84: je 0x6a
-              90: movapd xmm0, xmm13
-              95: ucomisd xmm0, xmm12
-              100: jbe 0x78
-              106: movsd xmm0, [0xb0]
-              115: jmp 0x7d
-              120: movapd xmm0, xmm12
-              125: add rsp, 0x18
-              132: add r13, 1
-              136: ret
-              137: mov eax, 2
-              142: add rsp, 0x18
-              149: stc
-              150: ret
-              151: mov eax, 3
-              156: add rsp, 0x18
-              163: stc
-              164: ret
-              165: add rsp, 0x18
-              172: stc
-              173: ret
-              174: int3
-              175: int3
-              176: .f64 1
-        ",
-    },
-    Case {
-        name: "and",
-        params: &["x", "y"],
-        body: "x && y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x83
-              21: sub r13, 1
-              25: jb 0x83
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x91
-              48: movsd xmm0, [rsp + 0x20]
-              58: xorpd xmm15, xmm15
-              63: ucomisd xmm15, xmm0
-              68: je 0x72
-              74: movsd xmm0, [rsp + 0x28]
-              84: xorpd xmm15, xmm15
-              89: ucomisd xmm15, xmm0
-              94: je 0x72
-              100: movsd xmm0, [0xa8]
-              109: jmp 0x77
-              114: xorpd xmm0, xmm0
-              119: add rsp, 0x18
-              126: add r13, 1
-              130: ret
-              131: mov eax, 2
-              136: add rsp, 0x18
-              143: stc
-              144: ret
-              145: mov eax, 3
-              150: add rsp, 0x18
-              157: stc
-              158: ret
-              159: add rsp, 0x18
-              166: stc
-              167: ret
-              168: .f64 1
-        ",
-    },
-    Case {
-        name: "or",
-        params: &["x", "y"],
-        body: "x || y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x83
-              21: sub r13, 1
-              25: jb 0x83
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x91
-              48: movsd xmm0, [rsp + 0x20]
-              58: xorpd xmm15, xmm15
-              63: ucomisd xmm15, xmm0
-              68: jne 0x64
-              74: movsd xmm0, [rsp + 0x28]
-              84: xorpd xmm15, xmm15
-              89: ucomisd xmm15, xmm0
-              94: je 0x72
-              100: movsd xmm0, [0xa8]
-              109: jmp 0x77
-              114: xorpd xmm0, xmm0
-              119: add rsp, 0x18
-              126: add r13, 1
-              130: ret
-              131: mov eax, 2
-              136: add rsp, 0x18
-              143: stc
-              144: ret
-              145: mov eax, 3
-              150: add rsp, 0x18
-              157: stc
-              158: ret
-              159: add rsp, 0x18
-              166: stc
-              167: ret
-              168: .f64 1
-        ",
-    },
-    Case {
-        name: "and of comparisons in a conditional",
-        params: &["x", "y"],
-        body: "x > 0 && y <= x ? x : y",
-        nregs: 14,
-        expected: "
-              0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x83
-              21: sub r13, 1
-              25: jb 0x83
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x91
-              48: movsd xmm13, [rsp + 0x20]
-              58: movsd xmm12, [rsp + 0x28]
-              68: movapd xmm0, xmm13
-              73: ucomisd xmm0, [0xa8]
-              82: jbe 0x72
-              88: movapd xmm0, xmm13
-              93: ucomisd xmm0, xmm12
-              98: jb 0x72
-              104: movapd xmm0, xmm13
-              109: jmp 0x77
-              114: movapd xmm0, xmm12
-              119: add rsp, 0x18
-              126: add r13, 1
-              130: ret
-              131: mov eax, 2
-              136: add rsp, 0x18
-              143: stc
-              144: ret
-              145: mov eax, 3
-              150: add rsp, 0x18
-              157: stc
-              158: ret
-              159: add rsp, 0x18
-              166: stc
-              167: ret
-              168: .f64 0
+              131: add rsp, 0x18
+              138: stc
+              139: ret
+              140: int3
+              141: int3
+              142: int3
+              143: int3
+              144: .f64 0
         ",
     },
     Case {
@@ -927,30 +807,24 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x52
-              21: sub r13, 1
-              25: jb 0x52
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x60
-              48: movsd xmm0, [rsp + 0x20]
-              58: mov rax, <sin>
-              68: call rax
-              70: add rsp, 0x18
-              77: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x44
+              24: sub r13, 1
+              28: jb 0x44
+              34: movsd xmm0, [rsp + 0x20]
+              44: mov rax, <sin>
+              54: call rax
+              56: add rsp, 0x18
+              63: add r13, 1
+              67: ret
+              68: mov eax, 2
+              73: add rsp, 0x18
+              80: stc
               81: ret
-              82: mov eax, 2
-              87: add rsp, 0x18
-              94: stc
-              95: ret
-              96: mov eax, 3
-              101: add rsp, 0x18
-              108: stc
-              109: ret
-              110: add rsp, 0x18
-              117: stc
-              118: ret
+              82: add rsp, 0x18
+              89: stc
+              90: ret
         ",
     },
     Case {
@@ -960,40 +834,38 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x93
-              21: sub r13, 1
-              25: jb 0x93
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0xa1
-              48: movsd xmm0, [rsp + 0x20]
-              58: movsd [rsp], xmm0
-              68: movsd xmm1, [rsp + 0x28]
-              78: movapd xmm0, xmm1
-              83: mov rax, <sin>
-              93: call rax
-              95: movapd xmm1, xmm0
-              100: movsd xmm14, [rsp]
-              110: cmpltsd xmm14, xmm1
-              116: movsd xmm15, [0xb8]
-              125: andpd xmm14, xmm15
-              130: movapd xmm0, xmm14
-              135: add rsp, 0x18
-              142: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x85
+              24: sub r13, 1
+              28: jb 0x85
+              34: movsd xmm0, [rsp + 0x20]
+              44: movsd [rsp], xmm0
+              54: movsd xmm1, [rsp + 0x28]
+              64: movapd xmm0, xmm1
+              69: mov rax, <sin>
+              79: call rax
+              81: movapd xmm1, xmm0
+              86: movsd xmm14, [rsp]
+              96: cmpltsd xmm14, xmm1
+              102: movsd xmm15, [0xa0]
+              111: andpd xmm14, xmm15
+              116: movapd xmm0, xmm14
+              121: add rsp, 0x18
+              128: add r13, 1
+              132: ret
+              133: mov eax, 2
+              138: add rsp, 0x18
+              145: stc
               146: ret
-              147: mov eax, 2
-              152: add rsp, 0x18
-              159: stc
-              160: ret
-              161: mov eax, 3
-              166: add rsp, 0x18
-              173: stc
-              174: ret
-              175: add rsp, 0x18
-              182: stc
-              183: ret
-              184: .f64 1
+              147: add rsp, 0x18
+              154: stc
+              155: ret
+              156: int3
+              157: int3
+              158: int3
+              159: int3
+              160: .f64 1
         ",
     },
     Case {
@@ -1003,38 +875,32 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x8b
-              21: sub r13, 1
-              25: jb 0x8b
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x99
-              48: movsd xmm0, [rsp + 0x20]
-              58: mov rax, <sin>
-              68: call rax
-              70: movsd [rsp], xmm0
-              80: movsd xmm1, [rsp + 0x28]
-              90: movapd xmm0, xmm1
-              95: mov rax, <cos>
-              105: call rax
-              107: movapd xmm1, xmm0
-              112: movsd xmm0, [rsp]
-              122: addsd xmm0, xmm1
-              127: add rsp, 0x18
-              134: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x7d
+              24: sub r13, 1
+              28: jb 0x7d
+              34: movsd xmm0, [rsp + 0x20]
+              44: mov rax, <sin>
+              54: call rax
+              56: movsd [rsp], xmm0
+              66: movsd xmm1, [rsp + 0x28]
+              76: movapd xmm0, xmm1
+              81: mov rax, <cos>
+              91: call rax
+              93: movapd xmm1, xmm0
+              98: movsd xmm0, [rsp]
+              108: addsd xmm0, xmm1
+              113: add rsp, 0x18
+              120: add r13, 1
+              124: ret
+              125: mov eax, 2
+              130: add rsp, 0x18
+              137: stc
               138: ret
-              139: mov eax, 2
-              144: add rsp, 0x18
-              151: stc
-              152: ret
-              153: mov eax, 3
-              158: add rsp, 0x18
-              165: stc
-              166: ret
-              167: add rsp, 0x18
-              174: stc
-              175: ret
+              139: add rsp, 0x18
+              146: stc
+              147: ret
         ",
     },
     Case {
@@ -1044,31 +910,25 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x5c
-              21: sub r13, 1
-              25: jb 0x5c
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x6a
-              48: movsd xmm0, [rsp + 0x20]
-              58: movsd xmm1, [rsp + 0x28]
-              68: mov rax, <atan2>
-              78: call rax
-              80: add rsp, 0x18
-              87: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x4e
+              24: sub r13, 1
+              28: jb 0x4e
+              34: movsd xmm0, [rsp + 0x20]
+              44: movsd xmm1, [rsp + 0x28]
+              54: mov rax, <atan2>
+              64: call rax
+              66: add rsp, 0x18
+              73: add r13, 1
+              77: ret
+              78: mov eax, 2
+              83: add rsp, 0x18
+              90: stc
               91: ret
-              92: mov eax, 2
-              97: add rsp, 0x18
-              104: stc
-              105: ret
-              106: mov eax, 3
-              111: add rsp, 0x18
-              118: stc
-              119: ret
-              120: add rsp, 0x18
-              127: stc
-              128: ret
+              92: add rsp, 0x18
+              99: stc
+              100: ret
         ",
     },
     Case {
@@ -1078,42 +938,32 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x28
-              7: cmp rsp, [r12]
-              15: jb 0x7f
-              21: sub r13, 1
-              25: jb 0x7f
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x8d
-              48: movsd xmm0, [rsp + 0x38]
-              58: movsd xmm1, [0xa8]
-              67: mov rax, <^>
-              77: call rax
-              79: movsd xmm1, [rsp + 0x30]
-              89: movapd xmm14, xmm0
-              94: movapd xmm0, xmm1
-              98: movapd xmm1, xmm14
-              103: mov rax, <%>
-              113: call rax
-              115: add rsp, 0x28
-              122: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x71
+              24: sub r13, 1
+              28: jb 0x71
+              34: movsd xmm0, [rsp + 0x38]
+              44: movsd xmm1, [0x88]
+              53: mov rax, <^>
+              63: call rax
+              65: movsd xmm1, [rsp + 0x30]
+              75: movapd xmm14, xmm0
+              80: movapd xmm0, xmm1
+              84: movapd xmm1, xmm14
+              89: mov rax, <%>
+              99: call rax
+              101: add rsp, 0x28
+              108: add r13, 1
+              112: ret
+              113: mov eax, 2
+              118: add rsp, 0x28
+              125: stc
               126: ret
-              127: mov eax, 2
-              132: add rsp, 0x28
-              139: stc
-              140: ret
-              141: mov eax, 3
-              146: add rsp, 0x28
-              153: stc
-              154: ret
-              155: add rsp, 0x28
-              162: stc
-              163: ret
-              164: int3
-              165: int3
-              166: int3
-              167: int3
-              168: .f64 2
+              127: add rsp, 0x28
+              134: stc
+              135: ret
+              136: .f64 2
         ",
     },
     Case {
@@ -1123,34 +973,28 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x28
-              7: cmp rsp, [r12]
-              15: jb 0x70
-              21: sub r13, 1
-              25: jb 0x70
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x7e
-              48: movsd xmm0, [rsp + 0x38]
-              58: movsd xmm1, [rsp + 0x30]
-              68: mov rax, <atan2>
-              78: call rax
-              80: movsd xmm1, [rsp + 0x30]
-              90: mulsd xmm1, xmm0
-              95: movapd xmm0, xmm1
-              100: add rsp, 0x28
-              107: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x62
+              24: sub r13, 1
+              28: jb 0x62
+              34: movsd xmm0, [rsp + 0x38]
+              44: movsd xmm1, [rsp + 0x30]
+              54: mov rax, <atan2>
+              64: call rax
+              66: movsd xmm1, [rsp + 0x30]
+              76: mulsd xmm1, xmm0
+              81: movapd xmm0, xmm1
+              86: add rsp, 0x28
+              93: add r13, 1
+              97: ret
+              98: mov eax, 2
+              103: add rsp, 0x28
+              110: stc
               111: ret
-              112: mov eax, 2
-              117: add rsp, 0x28
-              124: stc
-              125: ret
-              126: mov eax, 3
-              131: add rsp, 0x28
-              138: stc
-              139: ret
-              140: add rsp, 0x28
-              147: stc
-              148: ret
+              112: add rsp, 0x28
+              119: stc
+              120: ret
         ",
     },
     Case {
@@ -1160,36 +1004,30 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x6d
-              21: sub r13, 1
-              25: jb 0x6d
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x7b
-              48: mov rdi, r12
-              51: mov esi, 0
-              56: mov rax, <rt_global>
-              66: call rax
-              68: test rax, rax
-              71: jne 0x89
-              77: movsd xmm1, [rsp + 0x20]
-              87: addsd xmm1, xmm0
-              92: movapd xmm0, xmm1
-              97: add rsp, 0x18
-              104: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x5f
+              24: sub r13, 1
+              28: jb 0x5f
+              34: mov rdi, r12
+              37: mov esi, 0
+              42: mov rax, <rt_global>
+              52: call rax
+              54: test rax, rax
+              57: jne 0x6d
+              63: movsd xmm1, [rsp + 0x20]
+              73: addsd xmm1, xmm0
+              78: movapd xmm0, xmm1
+              83: add rsp, 0x18
+              90: add r13, 1
+              94: ret
+              95: mov eax, 2
+              100: add rsp, 0x18
+              107: stc
               108: ret
-              109: mov eax, 2
-              114: add rsp, 0x18
-              121: stc
-              122: ret
-              123: mov eax, 3
-              128: add rsp, 0x18
-              135: stc
-              136: ret
-              137: add rsp, 0x18
-              144: stc
-              145: ret
+              109: add rsp, 0x18
+              116: stc
+              117: ret
         ",
     },
     Case {
@@ -1199,41 +1037,39 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x28
-              7: cmp rsp, [r12]
-              15: jb 0x64
-              21: sub r13, 1
-              25: jb 0x64
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x72
-              48: movsd xmm0, [rsp + 0x30]
-              58: addsd xmm0, [0xa8]
-              67: movsd [rsp], xmm0
-              77: call 0x52
-              82: jb 0x89
-              88: add rsp, 0x28
-              95: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x56
+              24: sub r13, 1
+              28: jb 0x56
+              34: movsd xmm0, [rsp + 0x30]
+              44: addsd xmm0, [0x90]
+              53: movsd [rsp], xmm0
+              63: call 0x44
+              68: jb 0x6d
+              74: add rsp, 0x28
+              81: add r13, 1
+              85: ret
+              86: mov eax, 2
+              91: add rsp, 0x28
+              98: stc
               99: ret
-              100: mov eax, 2
-              105: add rsp, 0x28
-              112: stc
-              113: ret
-              114: mov eax, 3
-              119: add rsp, 0x28
-              126: stc
-              127: ret
-              128: add rsp, 0x28
-              135: stc
-              136: ret
-              137: mov rdi, r12
-              140: mov esi, 0
-              145: mov edx, eax
-              147: mov rax, <rt_call_failed>
-              157: call rax
-              159: add rsp, 0x28
-              166: stc
-              167: ret
-              168: .f64 1
+              100: add rsp, 0x28
+              107: stc
+              108: ret
+              109: mov rdi, r12
+              112: mov esi, 0
+              117: mov edx, eax
+              119: mov rax, <rt_call_failed>
+              129: call rax
+              131: add rsp, 0x28
+              138: stc
+              139: ret
+              140: int3
+              141: int3
+              142: int3
+              143: int3
+              144: .f64 1
         ",
     },
     Case {
@@ -1243,53 +1079,43 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x38
-              7: cmp rsp, [r12]
-              15: jb 0x97
-              21: sub r13, 1
-              25: jb 0x97
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0xa5
-              48: movsd xmm0, [rsp + 0x40]
-              58: movsd xmm1, [rsp + 0x48]
-              68: movsd [rsp], xmm0
-              78: movsd [rsp + 8], xmm1
-              88: call 0x5d
-              93: jb 0xbc
-              99: movsd xmm1, [rsp + 0x40]
-              109: movapd xmm14, xmm0
-              114: cmpltsd xmm14, xmm1
-              120: movsd xmm15, [0xe0]
-              129: andpd xmm14, xmm15
-              134: movapd xmm0, xmm14
-              139: add rsp, 0x38
-              146: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x89
+              24: sub r13, 1
+              28: jb 0x89
+              34: movsd xmm0, [rsp + 0x40]
+              44: movsd xmm1, [rsp + 0x48]
+              54: movsd [rsp], xmm0
+              64: movsd [rsp + 8], xmm1
+              74: call 0x4f
+              79: jb 0xa0
+              85: movsd xmm1, [rsp + 0x40]
+              95: movapd xmm14, xmm0
+              100: cmpltsd xmm14, xmm1
+              106: movsd xmm15, [0xc0]
+              115: andpd xmm14, xmm15
+              120: movapd xmm0, xmm14
+              125: add rsp, 0x38
+              132: add r13, 1
+              136: ret
+              137: mov eax, 2
+              142: add rsp, 0x38
+              149: stc
               150: ret
-              151: mov eax, 2
-              156: add rsp, 0x38
-              163: stc
-              164: ret
-              165: mov eax, 3
-              170: add rsp, 0x38
-              177: stc
-              178: ret
-              179: add rsp, 0x38
-              186: stc
-              187: ret
-              188: mov rdi, r12
-              191: mov esi, 0
-              196: mov edx, eax
-              198: mov rax, <rt_call_failed>
-              208: call rax
-              210: add rsp, 0x38
-              217: stc
-              218: ret
-              219: int3
-              220: int3
-              221: int3
-              222: int3
-              223: int3
-              224: .f64 1
+              151: add rsp, 0x38
+              158: stc
+              159: ret
+              160: mov rdi, r12
+              163: mov esi, 0
+              168: mov edx, eax
+              170: mov rax, <rt_call_failed>
+              180: call rax
+              182: add rsp, 0x38
+              189: stc
+              190: ret
+              191: int3
+              192: .f64 1
         ",
     },
     Case {
@@ -1299,48 +1125,42 @@ const CASES: &[Case] = &[
         nregs: 2,
         expected: "
               0: sub rsp, 0x48
-              7: cmp rsp, [r12]
-              15: jb 0xb5
-              21: sub r13, 1
-              25: jb 0xb5
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0xc3
-              48: movsd xmm0, [rsp + 0x50]
-              58: movsd xmm1, [rsp + 0x58]
-              68: movsd xmm14, [rsp + 0x50]
-              78: movsd [rsp + 0x28], xmm14
-              88: movsd xmm14, [rsp + 0x28]
-              98: mulsd xmm14, [rsp + 0x58]
-              108: movsd [rsp + 0x28], xmm14
-              118: movsd [rsp], xmm0
-              128: movsd [rsp + 8], xmm1
-              138: movsd xmm14, [rsp + 0x28]
-              148: movsd [rsp + 0x10], xmm14
-              158: call 0xa3
-              163: jb 0xda
-              169: add rsp, 0x48
-              176: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0xa7
+              24: sub r13, 1
+              28: jb 0xa7
+              34: movsd xmm0, [rsp + 0x50]
+              44: movsd xmm1, [rsp + 0x58]
+              54: movsd xmm14, [rsp + 0x50]
+              64: movsd [rsp + 0x28], xmm14
+              74: movsd xmm14, [rsp + 0x28]
+              84: mulsd xmm14, [rsp + 0x58]
+              94: movsd [rsp + 0x28], xmm14
+              104: movsd [rsp], xmm0
+              114: movsd [rsp + 8], xmm1
+              124: movsd xmm14, [rsp + 0x28]
+              134: movsd [rsp + 0x10], xmm14
+              144: call 0x95
+              149: jb 0xbe
+              155: add rsp, 0x48
+              162: add r13, 1
+              166: ret
+              167: mov eax, 2
+              172: add rsp, 0x48
+              179: stc
               180: ret
-              181: mov eax, 2
-              186: add rsp, 0x48
-              193: stc
-              194: ret
-              195: mov eax, 3
-              200: add rsp, 0x48
-              207: stc
-              208: ret
-              209: add rsp, 0x48
-              216: stc
-              217: ret
-              218: mov rdi, r12
-              221: mov esi, 0
-              226: mov edx, eax
-              228: mov rax, <rt_call_failed>
-              238: call rax
-              240: add rsp, 0x48
-              247: stc
-              248: ret
+              181: add rsp, 0x48
+              188: stc
+              189: ret
+              190: mov rdi, r12
+              193: mov esi, 0
+              198: mov edx, eax
+              200: mov rax, <rt_call_failed>
+              210: call rax
+              212: add rsp, 0x48
+              219: stc
+              220: ret
         ",
     },
     Case {
@@ -1350,32 +1170,26 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x18
-              7: cmp rsp, [r12]
-              15: jb 0x55
-              21: sub r13, 1
-              25: jb 0x55
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x63
-              48: mov rdi, r12
-              51: mov esi, 0
-              56: mov rax, <rt_fail>
-              66: call rax
-              68: jmp 0x71
-              73: add rsp, 0x18
-              80: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x47
+              24: sub r13, 1
+              28: jb 0x47
+              34: mov rdi, r12
+              37: mov esi, 0
+              42: mov rax, <rt_fail>
+              52: call rax
+              54: jmp 0x55
+              59: add rsp, 0x18
+              66: add r13, 1
+              70: ret
+              71: mov eax, 2
+              76: add rsp, 0x18
+              83: stc
               84: ret
-              85: mov eax, 2
-              90: add rsp, 0x18
-              97: stc
-              98: ret
-              99: mov eax, 3
-              104: add rsp, 0x18
-              111: stc
-              112: ret
-              113: add rsp, 0x18
-              120: stc
-              121: ret
+              85: add rsp, 0x18
+              92: stc
+              93: ret
         ",
     },
     Case {
@@ -1385,36 +1199,30 @@ const CASES: &[Case] = &[
         nregs: 2,
         expected: "
               0: sub rsp, 0x28
-              7: cmp rsp, [r12]
-              15: jb 0x91
-              21: sub r13, 1
-              25: jb 0x91
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x9f
-              48: movsd xmm0, [rsp + 0x30]
-              58: movsd xmm1, [rsp + 0x38]
-              68: movsd xmm14, [rsp + 0x30]
-              78: movsd [rsp + 0x10], xmm14
-              88: movsd xmm14, [rsp + 0x10]
-              98: subsd xmm14, [rsp + 0x38]
-              108: movsd [rsp + 0x10], xmm14
-              118: mulsd xmm1, [rsp + 0x10]
-              128: addsd xmm0, xmm1
-              133: add rsp, 0x28
-              140: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x83
+              24: sub r13, 1
+              28: jb 0x83
+              34: movsd xmm0, [rsp + 0x30]
+              44: movsd xmm1, [rsp + 0x38]
+              54: movsd xmm14, [rsp + 0x30]
+              64: movsd [rsp + 0x10], xmm14
+              74: movsd xmm14, [rsp + 0x10]
+              84: subsd xmm14, [rsp + 0x38]
+              94: movsd [rsp + 0x10], xmm14
+              104: mulsd xmm1, [rsp + 0x10]
+              114: addsd xmm0, xmm1
+              119: add rsp, 0x28
+              126: add r13, 1
+              130: ret
+              131: mov eax, 2
+              136: add rsp, 0x28
+              143: stc
               144: ret
-              145: mov eax, 2
-              150: add rsp, 0x28
-              157: stc
-              158: ret
-              159: mov eax, 3
-              164: add rsp, 0x28
-              171: stc
-              172: ret
-              173: add rsp, 0x28
-              180: stc
-              181: ret
+              145: add rsp, 0x28
+              152: stc
+              153: ret
         ",
     },
     Case {
@@ -1424,62 +1232,52 @@ const CASES: &[Case] = &[
         nregs: 2,
         expected: "
               0: sub rsp, 0x28
-              7: cmp rsp, [r12]
-              15: jb 0x124
-              21: sub r13, 1
-              25: jb 0x124
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x132
-              48: movsd xmm0, [rsp + 0x30]
-              58: movsd [rsp], xmm0
-              68: movsd xmm1, [rsp + 0x38]
-              78: movsd [rsp + 8], xmm1
-              88: movsd xmm14, [rsp + 0x30]
-              98: movsd [rsp + 0x10], xmm14
-              108: movsd xmm14, [rsp + 0x38]
-              118: movsd [rsp + 0x18], xmm14
-              128: movsd xmm0, [rsp + 0x18]
-              138: mov rax, <sin>
-              148: call rax
-              150: movsd [rsp + 0x18], xmm0
-              160: movsd xmm14, [rsp + 0x10]
-              170: cmpltsd xmm14, [rsp + 0x18]
-              181: movsd xmm15, [0x150]
-              190: andpd xmm14, xmm15
-              195: movsd [rsp + 0x10], xmm14
-              205: movsd xmm14, [rsp + 8]
-              215: cmpltsd xmm14, [rsp + 0x10]
-              226: movsd xmm15, [0x150]
-              235: andpd xmm14, xmm15
-              240: movapd xmm1, xmm14
-              245: movsd xmm14, [rsp]
-              255: cmpltsd xmm14, xmm1
-              261: movsd xmm15, [0x150]
-              270: andpd xmm14, xmm15
-              275: movapd xmm0, xmm14
-              280: add rsp, 0x28
-              287: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x116
+              24: sub r13, 1
+              28: jb 0x116
+              34: movsd xmm0, [rsp + 0x30]
+              44: movsd [rsp], xmm0
+              54: movsd xmm1, [rsp + 0x38]
+              64: movsd [rsp + 8], xmm1
+              74: movsd xmm14, [rsp + 0x30]
+              84: movsd [rsp + 0x10], xmm14
+              94: movsd xmm14, [rsp + 0x38]
+              104: movsd [rsp + 0x18], xmm14
+              114: movsd xmm0, [rsp + 0x18]
+              124: mov rax, <sin>
+              134: call rax
+              136: movsd [rsp + 0x18], xmm0
+              146: movsd xmm14, [rsp + 0x10]
+              156: cmpltsd xmm14, [rsp + 0x18]
+              167: movsd xmm15, [0x130]
+              176: andpd xmm14, xmm15
+              181: movsd [rsp + 0x10], xmm14
+              191: movsd xmm14, [rsp + 8]
+              201: cmpltsd xmm14, [rsp + 0x10]
+              212: movsd xmm15, [0x130]
+              221: andpd xmm14, xmm15
+              226: movapd xmm1, xmm14
+              231: movsd xmm14, [rsp]
+              241: cmpltsd xmm14, xmm1
+              247: movsd xmm15, [0x130]
+              256: andpd xmm14, xmm15
+              261: movapd xmm0, xmm14
+              266: add rsp, 0x28
+              273: add r13, 1
+              277: ret
+              278: mov eax, 2
+              283: add rsp, 0x28
+              290: stc
               291: ret
-              292: mov eax, 2
-              297: add rsp, 0x28
-              304: stc
-              305: ret
-              306: mov eax, 3
-              311: add rsp, 0x28
-              318: stc
-              319: ret
-              320: add rsp, 0x28
-              327: stc
-              328: ret
-              329: int3
-              330: int3
-              331: int3
-              332: int3
-              333: int3
-              334: int3
-              335: int3
-              336: .f64 1
+              292: add rsp, 0x28
+              299: stc
+              300: ret
+              301: int3
+              302: int3
+              303: int3
+              304: .f64 1
         ",
     },
     // Lazy spilling: `sin(x)`, live across the `?:`, goes home once,
@@ -1493,44 +1291,42 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x28
-              7: cmp rsp, [r12]
-              15: jb 0xb3
-              21: sub r13, 1
-              25: jb 0xb3
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0xc1
-              48: movsd xmm0, [rsp + 0x30]
-              58: mov rax, <sin>
-              68: call rax
-              70: movsd [rsp], xmm0
-              80: movsd xmm1, [rsp + 0x38]
-              90: ucomisd xmm1, [0xd8]
-              99: jbe 0x98
-              105: movsd xmm1, [rsp + 0x38]
-              115: movapd xmm0, xmm1
-              120: mov rax, <sin>
-              130: call rax
-              132: movapd xmm1, xmm0
-              137: movsd xmm0, [rsp]
-              147: jmp 0xa2
-              152: movsd xmm1, [rsp + 0x38]
-              162: addsd xmm0, xmm1
-              167: add rsp, 0x28
-              174: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0xa5
+              24: sub r13, 1
+              28: jb 0xa5
+              34: movsd xmm0, [rsp + 0x30]
+              44: mov rax, <sin>
+              54: call rax
+              56: movsd [rsp], xmm0
+              66: movsd xmm1, [rsp + 0x38]
+              76: ucomisd xmm1, [0xc0]
+              85: jbe 0x8a
+              91: movsd xmm1, [rsp + 0x38]
+              101: movapd xmm0, xmm1
+              106: mov rax, <sin>
+              116: call rax
+              118: movapd xmm1, xmm0
+              123: movsd xmm0, [rsp]
+              133: jmp 0x94
+              138: movsd xmm1, [rsp + 0x38]
+              148: addsd xmm0, xmm1
+              153: add rsp, 0x28
+              160: add r13, 1
+              164: ret
+              165: mov eax, 2
+              170: add rsp, 0x28
+              177: stc
               178: ret
-              179: mov eax, 2
-              184: add rsp, 0x28
-              191: stc
-              192: ret
-              193: mov eax, 3
-              198: add rsp, 0x28
-              205: stc
-              206: ret
-              207: add rsp, 0x28
-              214: stc
-              215: ret
-              216: .f64 0
+              179: add rsp, 0x28
+              186: stc
+              187: ret
+              188: int3
+              189: int3
+              190: int3
+              191: int3
+              192: .f64 0
         ",
     },
     // After the `?:` the home of `sin(x)` is still good, so the last call
@@ -1542,58 +1338,48 @@ const CASES: &[Case] = &[
         nregs: 14,
         expected: "
               0: sub rsp, 0x28
-              7: cmp rsp, [r12]
-              15: jb 0xf6
-              21: sub r13, 1
-              25: jb 0xf6
-              31: mov rax, [r12 + 0x10]
-              39: cmp byte ptr [rax], 0
-              42: jne 0x104
-              48: movsd xmm0, [rsp + 0x30]
-              58: mov rax, <sin>
-              68: call rax
-              70: movsd [rsp], xmm0
-              80: movsd xmm1, [rsp + 0x38]
-              90: ucomisd xmm1, [0x120]
-              99: jbe 0x98
-              105: movsd xmm1, [rsp + 0x38]
-              115: movapd xmm0, xmm1
-              120: mov rax, <sin>
-              130: call rax
-              132: movapd xmm1, xmm0
-              137: movsd xmm0, [rsp]
-              147: jmp 0xa2
-              152: movsd xmm1, [rsp + 0x38]
-              162: movsd [rsp + 8], xmm1
-              172: movsd xmm2, [rsp + 0x30]
-              182: movapd xmm0, xmm2
-              187: mov rax, <sin>
-              197: call rax
-              199: movapd xmm2, xmm0
-              204: movsd xmm1, [rsp + 8]
-              214: mulsd xmm1, xmm2
-              219: movsd xmm0, [rsp]
-              229: addsd xmm0, xmm1
-              234: add rsp, 0x28
-              241: add r13, 1
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0xe8
+              24: sub r13, 1
+              28: jb 0xe8
+              34: movsd xmm0, [rsp + 0x30]
+              44: mov rax, <sin>
+              54: call rax
+              56: movsd [rsp], xmm0
+              66: movsd xmm1, [rsp + 0x38]
+              76: ucomisd xmm1, [0x100]
+              85: jbe 0x8a
+              91: movsd xmm1, [rsp + 0x38]
+              101: movapd xmm0, xmm1
+              106: mov rax, <sin>
+              116: call rax
+              118: movapd xmm1, xmm0
+              123: movsd xmm0, [rsp]
+              133: jmp 0x94
+              138: movsd xmm1, [rsp + 0x38]
+              148: movsd [rsp + 8], xmm1
+              158: movsd xmm2, [rsp + 0x30]
+              168: movapd xmm0, xmm2
+              173: mov rax, <sin>
+              183: call rax
+              185: movapd xmm2, xmm0
+              190: movsd xmm1, [rsp + 8]
+              200: mulsd xmm1, xmm2
+              205: movsd xmm0, [rsp]
+              215: addsd xmm0, xmm1
+              220: add rsp, 0x28
+              227: add r13, 1
+              231: ret
+              232: mov eax, 2
+              237: add rsp, 0x28
+              244: stc
               245: ret
-              246: mov eax, 2
-              251: add rsp, 0x28
-              258: stc
-              259: ret
-              260: mov eax, 3
-              265: add rsp, 0x28
-              272: stc
-              273: ret
-              274: add rsp, 0x28
-              281: stc
-              282: ret
-              283: int3
-              284: int3
-              285: int3
-              286: int3
-              287: int3
-              288: .f64 0
+              246: add rsp, 0x28
+              253: stc
+              254: ret
+              255: int3
+              256: .f64 0
         ",
     },
 ];
@@ -1632,73 +1418,73 @@ fn self_recursive_calls_are_inlined() {
         &listing,
         "
           0: sub rsp, 0x68
-          7: cmp rsp, [r12]
-          15: jb 0x223
-          21: sub r13, 1
-          25: jb 0x223
-          31: mov rax, [r12 + 0x10]
-          39: cmp byte ptr [rax], 0
-          42: jne 0x231
-          48: movsd xmm0, [0x2f8]
-          57: ucomisd xmm0, [rsp + 0x70]
-          67: jbe 0x53
-          73: xorpd xmm0, xmm0
-          78: jmp 0x217
-          83: movsd xmm0, [rsp + 0x70]
-          93: subsd xmm0, [0x2f8]
-          102: sub r13, 1
-          106: jb 0x248
-          112: movsd xmm1, [0x2f8]
-          121: ucomisd xmm1, xmm0
-          126: jbe 0x8e
-          132: xorpd xmm1, xmm1
-          137: jmp 0x1fa
-          142: movapd xmm1, xmm0
-          147: subsd xmm1, [0x2f8]
-          156: sub r13, 1
-          160: jb 0x26c
-          166: movsd xmm2, [0x2f8]
-          175: ucomisd xmm2, xmm1
-          180: jbe 0xc4
-          186: xorpd xmm2, xmm2
-          191: jmp 0x1e2
-          196: movapd xmm2, xmm1
-          201: subsd xmm2, [0x2f8]
-          210: sub r13, 1
-          214: jb 0x290
-          220: movsd xmm3, [0x2f8]
-          229: ucomisd xmm3, xmm2
-          234: jbe 0xfa
-          240: xorpd xmm3, xmm3
-          245: jmp 0x1ca
-          250: movapd xmm3, xmm2
-          255: subsd xmm3, [0x2f8]
-          264: sub r13, 1
-          268: jb 0x2b4
-          274: movsd xmm4, [0x2f8]
-          283: ucomisd xmm4, xmm3
-          288: jbe 0x130
-          294: xorpd xmm4, xmm4
-          299: jmp 0x1b2
-          304: movapd xmm4, xmm3
-          309: subsd xmm4, [0x2f8]
-          318: movsd [rsp + 8], xmm0
-          328: movsd [rsp + 0x10], xmm1
-          338: movsd [rsp + 0x18], xmm2
-          348: movsd [rsp + 0x20], xmm3
-          358: movsd [rsp], xmm4
-          368: call 0x175
-          373: jb 0x2d8
-          379: movapd xmm4, xmm0
-          384: movsd xmm5, [rsp + 0x20]
-          394: addsd xmm5, xmm4
-          399: movapd xmm4, xmm5
-          404: movsd xmm0, [rsp + 8]
-          414: movsd xmm1, [rsp + 0x10]
-          424: movsd xmm2, [rsp + 0x18]
-          434: movapd xmm3, xmm4
-          439: add r13, 1
-          443: movapd xmm4, xmm2
+          7: mov rax, [r12]
+          15: cmp rsp, [rax]
+          18: jb 0x215
+          24: sub r13, 1
+          28: jb 0x215
+          34: movsd xmm0, [0x2e0]
+          43: ucomisd xmm0, [rsp + 0x70]
+          53: jbe 0x45
+          59: xorpd xmm0, xmm0
+          64: jmp 0x209
+          69: movsd xmm0, [rsp + 0x70]
+          79: subsd xmm0, [0x2e0]
+          88: sub r13, 1
+          92: jb 0x22c
+          98: movsd xmm1, [0x2e0]
+          107: ucomisd xmm1, xmm0
+          112: jbe 0x80
+          118: xorpd xmm1, xmm1
+          123: jmp 0x1ec
+          128: movapd xmm1, xmm0
+          133: subsd xmm1, [0x2e0]
+          142: sub r13, 1
+          146: jb 0x250
+          152: movsd xmm2, [0x2e0]
+          161: ucomisd xmm2, xmm1
+          166: jbe 0xb6
+          172: xorpd xmm2, xmm2
+          177: jmp 0x1d4
+          182: movapd xmm2, xmm1
+          187: subsd xmm2, [0x2e0]
+          196: sub r13, 1
+          200: jb 0x274
+          206: movsd xmm3, [0x2e0]
+          215: ucomisd xmm3, xmm2
+          220: jbe 0xec
+          226: xorpd xmm3, xmm3
+          231: jmp 0x1bc
+          236: movapd xmm3, xmm2
+          241: subsd xmm3, [0x2e0]
+          250: sub r13, 1
+          254: jb 0x298
+          260: movsd xmm4, [0x2e0]
+          269: ucomisd xmm4, xmm3
+          274: jbe 0x122
+          280: xorpd xmm4, xmm4
+          285: jmp 0x1a4
+          290: movapd xmm4, xmm3
+          295: subsd xmm4, [0x2e0]
+          304: movsd [rsp + 8], xmm0
+          314: movsd [rsp + 0x10], xmm1
+          324: movsd [rsp + 0x18], xmm2
+          334: movsd [rsp + 0x20], xmm3
+          344: movsd [rsp], xmm4
+          354: call 0x167
+          359: jb 0x2bc
+          365: movapd xmm4, xmm0
+          370: movsd xmm5, [rsp + 0x20]
+          380: addsd xmm5, xmm4
+          385: movapd xmm4, xmm5
+          390: movsd xmm0, [rsp + 8]
+          400: movsd xmm1, [rsp + 0x10]
+          410: movsd xmm2, [rsp + 0x18]
+          420: movapd xmm3, xmm4
+          425: add r13, 1
+          429: movapd xmm4, xmm2
+          434: addsd xmm4, xmm3
+          439: movapd xmm3, xmm4
         ",
     );
     // Not its own name (`self_sym` None): an ordinary call.

@@ -7,8 +7,8 @@
 //!
 //! | register      | role                                                  |
 //! |---------------|-------------------------------------------------------|
-//! | `r12`         | `CTX`: the runtime context: stack floor at            |
-//! |               | [`CTX_FLOOR`], pointer to the stop flag at [`CTX_STOP`] |
+//! | `r12`         | `CTX`: the runtime context (pointer to the stack      |
+//! |               | limit at [`CTX_LIMIT`])                               |
 //! | `r13`         | `BUDGET`: how many more calls may nest (see below)    |
 //! | `xmm0..xmm13` | values: the value at depth `d` lives in `xmm<d>`;     |
 //! |               | in a body that calls nothing, the top ones hold its   |
@@ -21,8 +21,8 @@
 //! Generated functions use exprjit's own convention: the caller stores the
 //! arguments at `[rsp]`, `[rsp+8]`, … and executes `call`; the callee
 //! returns the value in `xmm0` with `CF` clear, or fails with `CF` set and
-//! a status in `eax` (1 an error is recorded in the runtime, 2 recursion
-//! too deep, 3 interrupted), and preserves `r12`, `rbx`, `rbp`, `rsp`, and — when it
+//! a status in `eax` (1 an error is recorded in the runtime, 2 out of
+//! stack or call budget, or interrupted), and preserves `r12`, `rbx`, `rbp`, `rsp`, and — when it
 //! succeeds — `r13`. So a call site is `call rel32 ; jc failed`. There is
 //! no frame pointer: a prologue is one `sub rsp, FRAME` (benchmarked:
 //! `fib` ran three instructions shorter per call); the epilogue ends with
@@ -93,16 +93,14 @@ use crate::error::{ErrorKind, Span};
 use crate::lower::{Arith, Cmp, Node, Sym};
 use crate::stack::StackGuard;
 
-/// Byte offset of the stack floor in the runtime context.
-pub const CTX_FLOOR: i32 = 0;
-/// Byte offset of the pointer to the stop flag in the runtime context.
-pub const CTX_STOP: i32 = 16;
+/// Byte offset, in the runtime context, of the pointer to the stack limit
+/// (the floor, or `engine::STOPPED`).
+pub const CTX_LIMIT: i32 = 0;
 
 /// Status in `eax` after a generated function returns.
 pub const STATUS_OK: u32 = 0;
 pub const STATUS_ERROR: u32 = 1;
 pub const STATUS_STACK: u32 = 2;
-pub const STATUS_STOPPED: u32 = 3;
 
 /// Most registers the value stack uses (`xmm0..xmm13`).
 pub const MAX_REGS: u8 = 14;
@@ -195,30 +193,29 @@ pub fn function(
     let mut e = Emitter::new(body, arity, *helpers, sites, nregs, guard, frame, homes_at)?;
     e.inline = inline;
     let stack_out = e.ops.new_dynamic_label();
-    let stop_out = e.ops.new_dynamic_label();
     let fail_out = e.ops.new_dynamic_label();
     e.stack_out = Some(stack_out);
     e.fail_out = Some(fail_out);
 
     // Prologue:
     //   sub rsp, FRAME
-    //   cmp rsp, [r12 + CTX_FLOOR] ; jb stack_out   -- out of stack
-    //   sub r13, 1 ; jb stack_out                   -- out of call budget
-    //   mov rax, [r12 + CTX_STOP]
-    //   cmp byte [rax], 0 ; jne stop_out            -- interrupted
-    // (Every long computation is a recursion, so a check at every real
-    // call stops any of them; inlined calls are at most four levels from a
-    // real one. The check costs fib(20) about 2%: 16.7 µs → 17.1 µs.)
+    //   mov rax, [r12 + CTX_LIMIT]
+    //   cmp rsp, [rax] ; jb stack_out    -- out of stack, or interrupted
+    //   sub r13, 1 ; jb stack_out        -- out of call budget
+    // An `Interrupter` stops machine code by raising the limit above every
+    // stack, so one check serves both. (Every long computation is a
+    // recursion, so a check at every real call stops any of them; inlined
+    // calls are at most four levels from a real one. A separate stop flag
+    // cost fib(20) 2%; the limit read through a pointer costs nothing we
+    // can measure.)
     dynasm!(e.ops
         ; .arch x64
         ; sub rsp, frame
-        ; cmp rsp, [r12 + CTX_FLOOR]
+        ; mov rax, [r12 + CTX_LIMIT]
+        ; cmp rsp, [rax]
         ; jb =>stack_out
         ; sub r13, 1
         ; jb =>stack_out
-        ; mov rax, [r12 + CTX_STOP]
-        ; cmp BYTE [rax], 0
-        ; jne =>stop_out
     );
     // A leaf body's parameters used more than once go to registers:
     //   movsd xmm<r>, [rsp + FRAME + 8 + 8i]
@@ -246,11 +243,7 @@ pub fn function(
         ; add rsp, frame
         ; stc
         ; ret
-        ; =>stop_out
-        ; mov eax, STATUS_STOPPED as i32
-        ; add rsp, frame
-        ; stc
-        ; ret
+
         ; =>fail_out
         ; add rsp, frame
         ; stc

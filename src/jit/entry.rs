@@ -7,12 +7,12 @@
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicUsize;
 
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 
-use super::emit::{CTX_FLOOR, CTX_STOP, STATUS_ERROR, STATUS_OK, STATUS_STACK, STATUS_STOPPED};
+use super::emit::{CTX_LIMIT, STATUS_ERROR, STATUS_OK, STATUS_STACK};
 use crate::engine::Runtime;
 use crate::error::{Error, ErrorKind};
 
@@ -45,16 +45,15 @@ impl RtResult {
 /// The runtime context generated code keeps in `r12`.
 #[repr(C)]
 pub struct Ctx {
-    /// Lowest address the stack may reach (`[r12 + CTX_FLOOR]`).
-    pub floor: usize,
+    /// Where the lowest address the stack may reach is kept (`[r12 +
+    /// CTX_LIMIT]`): the engine's `limit`, which an `Interrupter` raises
+    /// above every stack to stop the evaluation.
+    pub limit: *const AtomicUsize,
     /// The `Runtime` of the evaluation in progress.
     pub rt: *const c_void,
-    /// The flag that stops it (`[r12 + CTX_STOP]`, see `Interrupter`).
-    pub stop: *const AtomicBool,
 }
 
-const _: () = assert!(std::mem::offset_of!(Ctx, floor) == CTX_FLOOR as usize);
-const _: () = assert!(std::mem::offset_of!(Ctx, stop) == CTX_STOP as usize);
+const _: () = assert!(std::mem::offset_of!(Ctx, limit) == CTX_LIMIT as usize);
 
 /// `extern "sysv64" fn(ctx, entry, args, argc, budget) -> RtResult`
 type Trampoline = extern "sysv64" fn(*const Ctx, usize, *const f64, usize, u64) -> RtResult;
@@ -154,9 +153,8 @@ pub(crate) fn enter(
     budget: u64,
 ) -> Result<f64, Error> {
     let ctx = Ctx {
-        floor: rt.guard.floor(),
+        limit: rt.limit as *const AtomicUsize,
         rt: rt as *const Runtime<'_> as *const c_void,
-        stop: rt.stop as *const AtomicBool,
     };
     // SAFETY: `trampoline` is the address of the glue assembled by `glue`
     // and placed in executable code memory that lives as long as the Jit,
@@ -165,8 +163,8 @@ pub(crate) fn enter(
     let result = trampoline(&ctx, entry, args.as_ptr(), args.len(), budget);
     match result.status as u32 {
         STATUS_OK => Ok(result.value),
+        STATUS_STACK if rt.stopped() => Err(ErrorKind::Interrupted.into()),
         STATUS_STACK => Err(ErrorKind::RecursionTooDeep.into()),
-        STATUS_STOPPED => Err(ErrorKind::Interrupted.into()),
         _ => Err(rt
             .jit()
             .take_pending()
@@ -241,7 +239,10 @@ extern "sysv64" fn rt_fail(ctx: *const Ctx, site: u32) -> RtResult {
 extern "sysv64" fn rt_call_failed(ctx: *const Ctx, site: u32, status: u32) -> u64 {
     // SAFETY: called only by generated code, with the CTX it was entered with.
     let rt = unsafe { runtime(ctx) };
-    let _ = catch_unwind(AssertUnwindSafe(|| rt.jit().call_failed(site, status)));
+    let stopped = rt.stopped();
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        rt.jit().call_failed(site, status, stopped)
+    }));
     u64::from(STATUS_ERROR)
 }
 

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use crate::engine::{Function, Runtime, Slot};
 use crate::error::{Error, ErrorKind, Source, Span};
 use crate::lower::Sym;
-use emit::{EmitError, Helpers, SiteKind, Sites, STATUS_STACK, STATUS_STOPPED};
+use emit::{EmitError, Helpers, SiteKind, Sites, STATUS_STACK};
 use memory::CodeMemory;
 
 /// A `call rel32` opcode.
@@ -620,14 +620,18 @@ impl Jit {
 
     /// A call at `site` failed with `status`: give the error the call's
     /// position if it has none.
-    pub(crate) fn call_failed(&self, site: u32, status: u32) {
+    pub(crate) fn call_failed(&self, site: u32, status: u32, stopped: bool) {
         let state = self.state.borrow();
         let Ok(s) = state.site(site) else { return };
         let mut pending = self.pending.borrow_mut();
         if status == STATUS_STACK {
-            *pending = Some(Error::at(ErrorKind::RecursionTooDeep, s.span).in_source(&s.source));
-        } else if status == STATUS_STOPPED {
-            *pending = Some(Error::at(ErrorKind::Interrupted, s.span).in_source(&s.source));
+            // Out of stack, out of budget, or stopped (see `Interrupter`).
+            let kind = if stopped {
+                ErrorKind::Interrupted
+            } else {
+                ErrorKind::RecursionTooDeep
+            };
+            *pending = Some(Error::at(kind, s.span).in_source(&s.source));
         } else if let Some(e) = pending.as_mut() {
             if e.span.is_none() {
                 e.span = Some(s.span);
