@@ -422,6 +422,8 @@ const UNARY: &[&str] = &["-", "+", "!"];
 const BINARY: &[&str] = &[
     "+", "-", "*", "/", "%", "^", "**", "==", "!=", "<", "<=", ">", ">=", "&&", "||",
 ];
+/// The operators of each level that chains (`a + b - c` is one chain).
+const CHAINS: &[&[&str]] = &[&["+", "-"], &["*", "/", "%"], &["&&"], &["||"]];
 const BUILTIN1: &[&str] = &[
     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
     "exp", "exp2", "ln", "log", "log2", "log10", "sqrt", "cbrt", "abs", "floor", "ceil", "round",
@@ -505,6 +507,23 @@ fn expr(scope: Rc<Scope>, depth: u32, size: u32) -> BoxedStrategy<E> {
                     7,
                     (select(BINARY), boxed(), boxed())
                         .prop_map(|(op, a, b)| E::Bin(op, a, b))
+                        .boxed(),
+                ),
+                // Chains of one level, 3 to 6 operands: the JIT runs them
+                // as a loop and may move the first operand that calls in
+                // front of the call-free part before it.
+                (
+                    3,
+                    (
+                        select(CHAINS),
+                        boxed(),
+                        prop::collection::vec((0..3usize, boxed()), 2..6),
+                    )
+                        .prop_map(|(ops, first, rest)| {
+                            rest.into_iter().fold(*first, |a, (i, b)| {
+                                E::Bin(ops[i % ops.len()], Box::new(a), b)
+                            })
+                        })
                         .boxed(),
                 ),
                 (

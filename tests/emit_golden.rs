@@ -23,7 +23,7 @@ use iced_x86::{Code, Decoder, DecoderOptions, Formatter, Instruction, IntelForma
 
 use exprjit::builtins::{Kind, BUILTINS};
 use exprjit::jit::emit::{self, Helpers, SiteKind, Sites};
-use exprjit::lower::{self, Globals, Node, Sym};
+use exprjit::lower::{self, Globals, Link, Node, Sym};
 use exprjit::Span;
 
 const GLOBAL: usize = 0x1111_1111_1111;
@@ -68,6 +68,10 @@ fn builtin_address(call: &str) -> usize {
     match node {
         Node::Call1(_, f, _) => f as *const () as usize,
         Node::Call2(_, f, _, _) => f as *const () as usize,
+        Node::Chain(_, ref links) => match links[..] {
+            [(Link::Call(_, f), _)] => f as *const () as usize,
+            _ => panic!("{call} lowered to {node}"),
+        },
         other => panic!("{call} lowered to {other}"),
     }
 }
@@ -995,6 +999,136 @@ const CASES: &[Case] = &[
               112: add rsp, 0x28
               119: stc
               120: ret
+        ",
+    },
+    Case {
+        name: "a chain's first calling operand runs before the call-free part in front of it",
+        params: &["x", "y"],
+        body: "x * 2 - y + sin(x) % y - x",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x28
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x8b
+              24: sub r13, 1
+              28: jb 0x8b
+              34: movsd xmm0, [rsp + 0x30]
+              44: mov rax, <sin>
+              54: call rax
+              56: movsd xmm1, [rsp + 0x38]
+              66: mov rax, <%>
+              76: call rax
+              78: movsd xmm1, [rsp + 0x30]
+              88: mulsd xmm1, [0xa8]
+              97: subsd xmm1, [rsp + 0x38]
+              107: addsd xmm1, xmm0
+              112: movapd xmm0, xmm1
+              117: subsd xmm0, [rsp + 0x30]
+              127: add rsp, 0x28
+              134: add r13, 1
+              138: ret
+              139: mov eax, 2
+              144: add rsp, 0x28
+              151: stc
+              152: ret
+              153: add rsp, 0x28
+              160: stc
+              161: ret
+              162: int3
+              163: int3
+              164: int3
+              165: int3
+              166: int3
+              167: int3
+              168: .f64 2
+        ",
+    },
+    Case {
+        name: "a % in a chain is a call: the operand after it keeps its place",
+        params: &["x", "y"],
+        body: "2 % x * sin(y)",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x28
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x86
+              24: sub r13, 1
+              28: jb 0x86
+              34: movsd xmm0, [0xa0]
+              43: movsd xmm1, [rsp + 0x30]
+              53: mov rax, <%>
+              63: call rax
+              65: movsd [rsp], xmm0
+              75: movsd xmm1, [rsp + 0x38]
+              85: movapd xmm0, xmm1
+              90: mov rax, <sin>
+              100: call rax
+              102: movapd xmm1, xmm0
+              107: movsd xmm0, [rsp]
+              117: mulsd xmm0, xmm1
+              122: add rsp, 0x28
+              129: add r13, 1
+              133: ret
+              134: mov eax, 2
+              139: add rsp, 0x28
+              146: stc
+              147: ret
+              148: add rsp, 0x28
+              155: stc
+              156: ret
+              157: int3
+              158: int3
+              159: int3
+              160: .f64 2
+        ",
+    },
+    Case {
+        name: "a chain of three ands as a value",
+        params: &["x", "y"],
+        body: "x && y < 2 && x != y",
+        nregs: 14,
+        expected: "
+              0: sub rsp, 0x18
+              7: mov rax, [r12]
+              15: cmp rsp, [rax]
+              18: jb 0x94
+              24: sub r13, 1
+              28: jb 0x94
+              34: movsd xmm13, [rsp + 0x20]
+              44: movsd xmm12, [rsp + 0x28]
+              54: movapd xmm0, xmm13
+              59: xorpd xmm15, xmm15
+              64: ucomisd xmm15, xmm0
+              69: je 0x83
+              75: movsd xmm0, [0xb0]
+              84: ucomisd xmm0, xmm12
+              89: jbe 0x83
+              95: movapd xmm0, xmm13
+              100: ucomisd xmm0, xmm12
+              105: jp 0x75
+              111: je 0x83
+              117: movsd xmm0, [0xb8]
+              126: jmp 0x88
+              131: xorpd xmm0, xmm0
+              136: add rsp, 0x18
+              143: add r13, 1
+              147: ret
+              148: mov eax, 2
+              153: add rsp, 0x18
+              160: stc
+              161: ret
+              162: add rsp, 0x18
+              169: stc
+              170: ret
+              171: int3
+              172: int3
+              173: int3
+              174: int3
+              175: int3
+              176: .f64 2
+              184: .f64 1
         ",
     },
     Case {

@@ -90,7 +90,7 @@ use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
 use crate::error::{ErrorKind, Span};
-use crate::lower::{Arith, Cmp, Node, Sym};
+use crate::lower::{Arith, Cmp, Link, Node, Sym};
 use crate::stack::StackGuard;
 
 /// Byte offset, in the runtime context, of the pointer to the stack limit
@@ -309,8 +309,11 @@ struct Emitter<'a> {
     stack_out: Option<DynamicLabel>,
     fail_out: Option<DynamicLabel>,
     flags: HashMap<*const Node, Flags>,
-    /// Constants used so far, by bits, with the label of their pool slot.
+    /// Constants used so far, by bits, with the label of their pool slot,
+    /// in the order they are placed (`pool_index` finds them: a chain may
+    /// hold 100,000 distinct constants).
     pool: Vec<(u64, DynamicLabel)>,
+    pool_index: HashMap<u64, DynamicLabel>,
     /// Bytes the prologue reserves below the return address.
     frame: i32,
     /// Offset from rsp of home 0 (above the outgoing arguments).
@@ -385,6 +388,7 @@ impl<'a> Emitter<'a> {
             fail_out: None,
             flags: node_flags,
             pool: Vec::new(),
+            pool_index: HashMap::new(),
             frame,
             homes_at,
             direct: false,
@@ -498,11 +502,12 @@ impl<'a> Emitter<'a> {
 
     /// The pool slot holding `bits`.
     fn pooled(&mut self, bits: u64) -> DynamicLabel {
-        if let Some(&(_, l)) = self.pool.iter().find(|(b, _)| *b == bits) {
+        if let Some(&l) = self.pool_index.get(&bits) {
             return l;
         }
         let l = self.ops.new_dynamic_label();
         self.pool.push((bits, l));
+        self.pool_index.insert(bits, l);
         l
     }
 
@@ -713,34 +718,49 @@ impl<'a> Emitter<'a> {
                 );
                 self.store(d, t);
             }
-            Node::Arith(op, a, b) => {
-                // op a, b — always with `a` as the destination, so a NaN
-                // operand propagates exactly as in the interpreter. A leaf
-                // `b` is used in place: `subsd xmm0, [rip + 1.0]`.
-                if is_leaf(b) {
-                    // (`b`'s place is taken after `a`: a call in `a` may
-                    // have moved it to its home.)
-                    self.expr(a, d)?;
-                    let src = self.leaf(b).expect("a leaf");
-                    let t = self.reg(d, S1);
-                    self.arith(*op, t, src);
-                    self.store(d, t);
-                } else {
-                    let swapped = self.operands(a, b, d)?;
-                    let (x, y) = if swapped { (d + 1, d) } else { (d, d + 1) };
-                    // The result replaces `a`: when `a` is at `d` and was
-                    // spilled, it is reloaded straight into `d`'s register.
-                    let t = match self.loc(x) {
-                        Loc::Reg(r) => r,
-                        Loc::Home(_) if x == d && d < usize::from(self.nregs) => {
-                            self.load_from(d as u8, Loc::Home(self.home(d)));
-                            d as u8
+            Node::Chain(first, links) => {
+                // a op₁ b op₂ c … is ((a op₁ b) op₂ c) …: the running value
+                // stays at depth d and each operand comes in at d + 1, so a
+                // chain of any length needs two depths and no recursion.
+                //
+                // The one exception is the order `operands` gives a binary
+                // node: an operand that calls runs *before* the value in
+                // front of it if that value neither calls nor can fail, so
+                // nothing has to be saved around the call. In a chain only
+                // the first operand that calls can qualify (every prefix
+                // after it contains a call):
+                //   b_j at d ; a op₁ … b_{j-1} at d + 1 ; combine into d
+                let calls = links
+                    .iter()
+                    .position(|(_, b)| self.flag(b).unwrap_or_default().calls);
+                // (A `%` link in front of it calls too.)
+                let swap = calls.filter(|&j| {
+                    links[..j].iter().all(|(l, _)| matches!(l, Link::Arith(_)))
+                        && std::iter::once(&**first)
+                            .chain(links[..j].iter().map(|(_, b)| b))
+                            .all(|n| {
+                                let f = self.flag(n).unwrap_or_default();
+                                !f.calls && !f.fails
+                            })
+                });
+                let rest = match swap {
+                    Some(j) => {
+                        let (link, b) = &links[j];
+                        self.expr(b, d)?;
+                        self.expr(first, d + 1)?;
+                        for (link, b) in &links[..j] {
+                            self.link(*link, b, d + 1)?;
                         }
-                        _ => self.reg(x, S1),
-                    };
-                    let src = self.loc(y);
-                    self.arith(*op, t, src);
-                    self.store(d, t);
+                        self.combine(*link, (d + 1, d), d);
+                        &links[j + 1..]
+                    }
+                    None => {
+                        self.expr(first, d)?;
+                        &links[..]
+                    }
+                };
+                for (link, b) in rest {
+                    self.link(*link, b, d)?;
                 }
             }
             Node::Cmp(op, a, b) => {
@@ -837,24 +857,10 @@ impl<'a> Emitter<'a> {
                 self.native_call(*f as usize);
                 self.store(d, 0);
             }
-            Node::Call2(_, f, a, b) => {
+            Node::Call2(name, f, a, b) => {
                 let swapped = self.operands(a, b, d)?;
-                let (x, y) = if swapped { (d + 1, d) } else { (d, d + 1) };
-                self.save_live(d);
-                // Into xmm0, xmm1. Sources are at depths >= targets, except
-                // when swapped at depth 0, where xmm0 and xmm1 trade places.
-                if swapped && d == 0 && self.nregs >= 2 {
-                    dynasm!(self.ops ; .arch x64 ; movapd Rx(S1), xmm0 ; movapd xmm0, xmm1 ; movapd xmm1, Rx(S1));
-                } else if swapped {
-                    self.load(S1, y);
-                    self.load(0, x);
-                    dynasm!(self.ops ; .arch x64 ; movapd xmm1, Rx(S1));
-                } else {
-                    self.load(0, x);
-                    self.load(1, y);
-                }
-                self.native_call(*f as usize);
-                self.store(d, 0);
+                let at = if swapped { (d + 1, d) } else { (d, d + 1) };
+                self.combine(Link::Call(name, *f), at, d);
             }
             Node::Call(sym, args, span) if self.inlines(*sym, args.len()) => {
                 let Some(inline) = self.inline else {
@@ -958,6 +964,70 @@ impl<'a> Emitter<'a> {
         Ok(swap)
     }
 
+    /// One link of a chain whose running value is at `d`: the operand `b`
+    /// comes in at `d + 1` (or, a constant or parameter, is used in place
+    /// by an IEEE instruction: `subsd xmm0, [rip + 1.0]`).
+    fn link(&mut self, link: Link, b: &Node, d: usize) -> Result<(), EmitError> {
+        self.check()?;
+        match link {
+            Link::Arith(op) if is_leaf(b) => {
+                let src = self.leaf(b).expect("a leaf");
+                let t = self.reg(d, S1);
+                self.arith(op, t, src);
+                self.store(d, t);
+            }
+            _ => {
+                self.home_before(d, b);
+                self.expr(b, d + 1)?;
+                self.combine(link, (d, d + 1), d);
+            }
+        }
+        Ok(())
+    }
+
+    /// `d = x op y` where `(x, y)` is `(d, d + 1)` or, when the operands
+    /// were evaluated in swapped order, `(d + 1, d)`.
+    fn combine(&mut self, link: Link, (x, y): (usize, usize), d: usize) {
+        match link {
+            Link::Arith(op) => {
+                // op x, y — always with `x` (the left operand) as the
+                // destination, so a NaN operand propagates exactly as in
+                // the interpreter. The result replaces `x`: when `x` is at
+                // `d` and was spilled, it is reloaded straight into `d`'s
+                // register.
+                let t = match self.loc(x) {
+                    Loc::Reg(r) => r,
+                    Loc::Home(_) if x == d && d < usize::from(self.nregs) => {
+                        self.load_from(d as u8, Loc::Home(self.home(d)));
+                        d as u8
+                    }
+                    _ => self.reg(x, S1),
+                };
+                let src = self.loc(y);
+                self.arith(op, t, src);
+                self.store(d, t);
+            }
+            Link::Call(_, f) => {
+                let swapped = x > y;
+                self.save_live(d);
+                // Into xmm0, xmm1. Sources are at depths >= targets, except
+                // when swapped at depth 0, where xmm0 and xmm1 trade places.
+                if swapped && d == 0 && self.nregs >= 2 {
+                    dynasm!(self.ops ; .arch x64 ; movapd Rx(S1), xmm0 ; movapd xmm0, xmm1 ; movapd xmm1, Rx(S1));
+                } else if swapped {
+                    self.load(S1, y);
+                    self.load(0, x);
+                    dynasm!(self.ops ; .arch x64 ; movapd xmm1, Rx(S1));
+                } else {
+                    self.load(0, x);
+                    self.load(1, y);
+                }
+                self.native_call(f as usize);
+                self.store(d, 0);
+            }
+        }
+    }
+
     /// `mov rax, FN ; call rax` — a sysv64 function.
     fn native_call(&mut self, addr: usize) {
         dynasm!(self.ops
@@ -1014,28 +1084,27 @@ impl<'a> Emitter<'a> {
         let homed = self.homed_at(d);
         match node {
             Node::Not(a) => self.jump_if(a, !when, target, d),
-            Node::And(a, b) => {
-                if when {
-                    // a && b true: skip unless both are true
-                    let skip = self.ops.new_dynamic_label();
-                    self.jump_if(a, false, skip, d)?;
-                    self.jump_if(b, true, target, d)?;
-                    dynasm!(self.ops ; .arch x64 ; =>skip);
-                    self.homed = homed;
-                } else {
-                    self.jump_if(a, false, target, d)?;
-                    self.jump_if(b, false, target, d)?;
-                }
-                Ok(())
-            }
-            Node::Or(a, b) => {
-                if when {
-                    self.jump_if(a, true, target, d)?;
-                    self.jump_if(b, true, target, d)?;
+            // a && b && c is true when none is false, false as soon as
+            // one is; a || b || c the other way round. To jump when the
+            // whole has the truth that decides it early, every operand
+            // jumps; otherwise all but the last skip past the last:
+            //   jump_if(a, !decides, skip) ; jump_if(b, !decides, skip) ;
+            //   jump_if(c, when, target) ; skip:
+            Node::And(items) | Node::Or(items) => {
+                let decides = matches!(node, Node::Or(_));
+                let Some((last, init)) = items.split_last() else {
+                    unreachable!("`&&` and `||` have at least two operands")
+                };
+                if when == decides {
+                    for item in items {
+                        self.jump_if(item, when, target, d)?;
+                    }
                 } else {
                     let skip = self.ops.new_dynamic_label();
-                    self.jump_if(a, true, skip, d)?;
-                    self.jump_if(b, false, target, d)?;
+                    for item in init {
+                        self.jump_if(item, decides, skip, d)?;
+                    }
+                    self.jump_if(last, when, target, d)?;
                     dynasm!(self.ops ; .arch x64 ; =>skip);
                     self.homed = homed;
                 }
@@ -1253,6 +1322,11 @@ fn flags(
             calls: true,
             fails: false,
         },
+        // `%` in a chain is a call of `builtins::rem`.
+        Node::Chain(_, links) => Flags {
+            calls: links.iter().any(|(l, _)| matches!(l, Link::Call(..))),
+            fails: false,
+        },
         _ => Flags::default(),
     };
     for c in node.children() {
@@ -1276,8 +1350,14 @@ fn need(
     guard.check().map_err(EmitError::Limit)?;
     let need = |n: &Node| need(n, guard, inline, level);
     Ok(match node {
-        Node::Arith(_, a, b) | Node::Cmp(_, a, b) | Node::Call2(_, _, a, b) => {
-            need(a)?.max(need(b)?) + 1
+        Node::Cmp(_, a, b) | Node::Call2(_, _, a, b) => need(a)?.max(need(b)?) + 1,
+        // Operands at d + 1 and the running value at d; after a swap the
+        // value in front of the swapped operand runs at d + 1 (see `expr`).
+        Node::Chain(a, links) => {
+            let most = links
+                .iter()
+                .try_fold(need(a)?, |m, (_, b)| Ok(m.max(need(b)?)))?;
+            most + if links.len() > 1 { 2 } else { 1 }
         }
         Node::Call(sym, args, _) => {
             let args_need = args

@@ -38,6 +38,19 @@ pub enum BinOp {
 }
 
 impl BinOp {
+    /// The precedence level of a left-associative operator, which chains
+    /// (`a + b - c` is one [`ExprKind::Chain`]); `None` for a comparison
+    /// (non-associative) or `^` (right-associative).
+    pub fn chain_level(self) -> Option<u8> {
+        match self {
+            BinOp::Or => Some(0),
+            BinOp::And => Some(1),
+            BinOp::Add | BinOp::Sub => Some(2),
+            BinOp::Mul | BinOp::Div | BinOp::Rem => Some(3),
+            _ => None,
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Add => "+",
@@ -72,7 +85,14 @@ pub enum ExprKind {
     Num(f64),
     Var(String),
     Unary(UnOp, Box<Expr>),
+    /// `a op b` for a comparison or `^`. Built with a left-associative
+    /// operator, it becomes a [`ExprKind::Chain`] (see [`Expr::new`]).
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `a op₁ b op₂ c …`: operators of one precedence level applied left to
+    /// right, as `((a op₁ b) op₂ c) …` means. A chain is one level deep
+    /// however long it is, so `1+1+…+1` with a million terms is not a
+    /// million levels of nesting (SPEC §4 asks for 10 MB of source).
+    Chain(Box<Expr>, Vec<(BinOp, Expr)>),
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// `name(args)`; the span of the name is kept for "unknown function".
     Call(String, Span, Vec<Expr>),
@@ -93,6 +113,7 @@ impl PartialEq for ExprKind {
             (Var(a), Var(b)) => a == b,
             (Unary(o, a), Unary(p, b)) => o == p && a == b,
             (Binary(o, a1, a2), Binary(p, b1, b2)) => o == p && a1 == b1 && a2 == b2,
+            (Chain(a, x), Chain(b, y)) => a == b && x == y,
             (Cond(a1, a2, a3), Cond(b1, b2, b3)) => a1 == b1 && a2 == b2 && a3 == b3,
             (Call(f, _, a), Call(g, _, b)) => f == g && a == b,
             _ => false,
@@ -102,11 +123,37 @@ impl PartialEq for ExprKind {
 
 impl Expr {
     /// Builds a node, refusing trees deeper than [`MAX_DEPTH`].
+    /// `Binary` with a left-associative operator is built as a chain: onto
+    /// `a` itself when `a` is a chain of the same level (whether written
+    /// `a + b + c` or `(a + b) + c`, which mean the same), else a new one.
     pub fn new(kind: ExprKind, span: Span) -> Result<Expr, ErrorKind> {
+        let kind = match kind {
+            ExprKind::Binary(op, mut a, b) if op.chain_level().is_some() => {
+                let same_level = matches!(
+                    &a.kind,
+                    ExprKind::Chain(_, links) if links[0].0.chain_level() == op.chain_level()
+                );
+                if same_level {
+                    let depth = a.depth.max(b.depth + 1);
+                    if depth > MAX_DEPTH {
+                        return Err(ErrorKind::NestingTooDeep(MAX_DEPTH));
+                    }
+                    if let ExprKind::Chain(_, links) = &mut a.kind {
+                        links.push((op, *b));
+                    }
+                    a.depth = depth;
+                    a.span = span;
+                    return Ok(*a);
+                }
+                ExprKind::Chain(a, vec![(op, *b)])
+            }
+            kind => kind,
+        };
         let children = match &kind {
             ExprKind::Num(_) | ExprKind::Var(_) => 0,
             ExprKind::Unary(_, a) => a.depth,
             ExprKind::Binary(_, a, b) => a.depth.max(b.depth),
+            ExprKind::Chain(a, links) => links.iter().fold(a.depth, |m, (_, b)| m.max(b.depth)),
             ExprKind::Cond(a, b, c) => a.depth.max(b.depth).max(c.depth),
             ExprKind::Call(_, _, args) => args.iter().map(|a| a.depth).max().unwrap_or(0),
         };
@@ -140,6 +187,10 @@ impl Expr {
             ExprKind::Binary(_, a, b) => {
                 take(a);
                 take(b);
+            }
+            ExprKind::Chain(a, links) => {
+                take(a);
+                out.extend(links.drain(..).map(|(_, b)| b));
             }
             ExprKind::Cond(a, b, c) => {
                 take(a);
@@ -208,6 +259,15 @@ impl fmt::Display for Expr {
                 write!(f, "({sym}{a})")
             }
             ExprKind::Binary(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
+            // ((a + b) - c), without recursing along the chain.
+            ExprKind::Chain(a, links) => {
+                f.write_str(&"(".repeat(links.len()))?;
+                write!(f, "{a}")?;
+                for (op, b) in links {
+                    write!(f, " {} {b})", op.symbol())?;
+                }
+                Ok(())
+            }
             ExprKind::Cond(c, a, b) => write!(f, "({c} ? {a} : {b})"),
             ExprKind::Call(name, _, args) => {
                 write!(f, "{name}(")?;

@@ -201,6 +201,31 @@ mod tests {
     }
 
     #[test]
+    fn left_associative_operators_chain_one_level_deep() {
+        let expr = |src: &str| parse_expr(src).unwrap();
+        let chain = expr("1 - 2 - 3 + 4");
+        assert!(matches!(&chain.kind, ExprKind::Chain(_, links) if links.len() == 3));
+        assert_eq!(chain.depth(), 2);
+        assert_eq!(chain.to_string(), "(((1 - 2) - 3) + 4)");
+        // Written grouping that means the same is the same chain; grouping
+        // on the right is a chain inside a chain.
+        assert_eq!(expr("(1 - 2) - 3"), expr("1 - 2 - 3"));
+        assert_ne!(expr("1 - (2 - 3)"), expr("1 - 2 - 3"));
+        assert_eq!(expr("1 - (2 - 3)").depth(), 3);
+        // Each level chains on its own: `*` inside `+`, `&&` inside `||`.
+        let mixed = expr("a*b%c + d/e - f || g && h && i");
+        assert_eq!(mixed.depth(), 4);
+        assert_eq!(
+            mixed.to_string(),
+            "(((((a * b) % c) + (d / e)) - f) || ((g && h) && i))"
+        );
+        // Comparisons and `^` do not chain.
+        assert!(matches!(expr("1 ^ 2 ^ 3").kind, ExprKind::Binary(..)));
+        let long = format!("{}1", "1+".repeat(3 * ast::MAX_DEPTH as usize));
+        assert_eq!(expr(&long).depth(), 2);
+    }
+
+    #[test]
     fn depth_is_capped_while_parsing() {
         let deep = format!("{}1{}", "(".repeat(5_000), ")".repeat(5_000));
         assert!(parse_program(&deep).is_ok());
