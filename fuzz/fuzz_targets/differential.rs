@@ -32,6 +32,8 @@ const UNARY: &[&str] = &["-", "+", "!"];
 const BINARY: &[&str] = &[
     "+", "-", "*", "/", "%", "^", "**", "==", "!=", "<", "<=", ">", ">=", "&&", "||",
 ];
+/// The operators of each level that chains (`a + b - c` is one chain).
+const CHAINS: &[&[&str]] = &[&["+", "-"], &["*", "/", "%"], &["&&"], &["||"]];
 const FN1: &[&str] = &[
     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
     "exp", "exp2", "ln", "log", "log2", "log10", "sqrt", "cbrt", "abs", "floor", "ceil", "round",
@@ -63,13 +65,26 @@ fn expr(
             expr(u, depth - 1, calls, out)?;
             out.push(')');
         }
-        4 | 5 => {
+        4 => {
             out.push('(');
             expr(u, depth - 1, calls, out)?;
             out.push(' ');
             out.push_str(u.choose(BINARY)?);
             out.push(' ');
             expr(u, depth - 1, calls, out)?;
+            out.push(')');
+        }
+        // A chain of one level, 3 to 5 operands, unparenthesized.
+        5 => {
+            let ops = u.choose(CHAINS)?;
+            out.push('(');
+            expr(u, depth - 1, calls, out)?;
+            for _ in 0..u.int_in_range(2..=4)? {
+                out.push(' ');
+                out.push_str(u.choose(ops)?);
+                out.push(' ');
+                expr(u, depth - 1, calls, out)?;
+            }
             out.push(')');
         }
         6 => {
