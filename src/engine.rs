@@ -526,7 +526,7 @@ impl Engine {
                 let sym = self.bindable(name, *name_span)?;
                 if params.len() > MAX_PARAMS {
                     return Err(Error::at(
-                        ErrorKind::TooManyParameters(params.len()),
+                        ErrorKind::TooManyParameters(params.len(), MAX_PARAMS),
                         params[MAX_PARAMS].1,
                     )
                     .in_source(source));

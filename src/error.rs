@@ -87,8 +87,9 @@ pub enum ErrorKind {
     BadParameter,
     #[error("duplicate parameter '{}'", shorten(.0))]
     DuplicateParameter(String),
-    #[error("too many parameters: {0} (at most {max})", max = crate::engine::MAX_PARAMS)]
-    TooManyParameters(usize),
+    /// A definition with more parameters than the limit (the second field).
+    #[error("too many parameters: {0} (at most {1})")]
+    TooManyParameters(usize, usize),
     #[error("cannot redefine built-in '{0}'")]
     BuiltinRedefined(String),
     #[error("undefined variable '{}'", shorten(.0))]

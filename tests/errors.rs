@@ -524,7 +524,7 @@ fn too_many_parameters_points_at_the_sixty_fifth() {
         let run = common::run_lib(config, &program);
         assert_eq!(run.lines, ["1"]);
         let err = run.error.expect("an error");
-        assert_eq!(err.kind, ErrorKind::TooManyParameters(65));
+        assert_eq!(err.kind, ErrorKind::TooManyParameters(65, 64));
         assert_eq!(err.kind.to_string(), "too many parameters: 65 (at most 64)");
         assert_eq!(
             err.span,
@@ -603,7 +603,7 @@ fn messages_name_the_problem_in_words() {
             "duplicate parameter 'x'",
         ),
         (
-            ErrorKind::TooManyParameters(65),
+            ErrorKind::TooManyParameters(65, 64),
             "too many parameters: 65 (at most 64)",
         ),
         (ErrorKind::BadParameter, "parameter must be a name"),
