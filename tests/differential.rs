@@ -37,58 +37,46 @@ use exprjit::{Engine, ErrorKind, Mode, Options, Source, Span};
 // Running a program in every configuration
 // ---------------------------------------------------------------------------
 
-/// The configurations compared with the interpreter.
+/// The configurations compared with the interpreter (the JIT's only on
+/// x86-64, where it exists).
 fn configs() -> Vec<(&'static str, Options)> {
     let base = Options {
         trace: false,
         ..Options::default()
     };
-    vec![
-        (
-            "interp",
-            Options {
-                mode: Mode::Interp,
-                ..base.clone()
-            },
-        ),
-        (
-            "jit",
-            Options {
+    let mut configs = vec![(
+        "interp",
+        Options {
+            mode: Mode::Interp,
+            ..base.clone()
+        },
+    )];
+    if cfg!(target_arch = "x86_64") {
+        for (name, registers) in [("jit", base.registers), ("jit-registers-2", 2)] {
+            let options = Options {
                 mode: Mode::Jit,
+                registers,
                 ..base.clone()
-            },
-        ),
-        (
-            "jit-registers-2",
-            Options {
-                mode: Mode::Jit,
-                registers: 2,
-                ..base.clone()
-            },
-        ),
-    ]
-    .into_iter()
+            };
+            configs.push((name, options));
+        }
+    }
     // Tiered at thresholds 1, 2, 3 and 50, so promotion happens before the
     // first call, during recursion, and late.
-    .chain(
-        [
-            ("tiered-1", 1),
-            ("tiered-2", 2),
-            ("tiered-3", 3),
-            ("tiered-50", 50),
-        ]
-        .map(|(name, threshold)| {
-            (
-                name,
-                Options {
-                    mode: Mode::Tiered,
-                    threshold,
-                    ..base.clone()
-                },
-            )
-        }),
-    )
-    .collect()
+    for (name, threshold) in [
+        ("tiered-1", 1),
+        ("tiered-2", 2),
+        ("tiered-3", 3),
+        ("tiered-50", 50),
+    ] {
+        let options = Options {
+            mode: Mode::Tiered,
+            threshold,
+            ..base.clone()
+        };
+        configs.push((name, options));
+    }
+    configs
 }
 
 /// What running a program gave: the printed values, then the error that

@@ -764,3 +764,27 @@ fn every_config_is_accepted_by_the_binary() {
     };
     assert_eq!(common::eval_bin(&bad, "1").status, Some(2));
 }
+
+/// Off x86-64 there is no machine code: `--mode jit` and `asm` say so
+/// (exit 1, one `error:` line) and the other modes run.
+#[cfg(not(target_arch = "x86_64"))]
+#[test]
+fn without_x86_64_the_jit_is_refused_and_the_rest_runs() {
+    let run = common::run_bin(&["eval", "--mode", "jit", "1 + 1"], None);
+    assert_eq!(run.status, Some(1), "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: --mode jit needs an x86-64 processor; use --mode interp\n"
+    );
+    let run = common::run_bin(&["asm", "f(x) = x"], None);
+    assert_eq!(run.status, Some(1), "{run:?}");
+    assert!(run.stderr.contains("needs an x86-64 processor"), "{run:?}");
+    for mode in ["interp", "tiered"] {
+        let run = common::run_bin(&["eval", "--mode", mode, "f(x) = x * 2; f(21)"], None);
+        assert_eq!(
+            (run.status, run.stdout.as_str()),
+            (Some(0), "42\n"),
+            "{mode}"
+        );
+    }
+}

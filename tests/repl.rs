@@ -7,8 +7,9 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 use rexpect::process::WaitStatus;
 use rexpect::reader::Options;
@@ -29,7 +30,7 @@ fn history_file(test: &str) -> PathBuf {
 }
 
 fn start(history: &std::path::Path, args: &[&str]) -> PtySession {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_exprjit"));
+    let mut cmd = common::exprjit_std();
     cmd.args(args)
         .env("EXPRJIT_HISTORY", history)
         .env("NO_COLOR", "1")
@@ -70,6 +71,7 @@ fn leave(mut p: PtySession) {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn a_session_defines_tiers_up_shows_code_survives_errors_and_leaves() {
     let history = history_file("session");
@@ -170,7 +172,7 @@ fn a_session_defines_tiers_up_shows_code_survives_errors_and_leaves() {
 #[test]
 fn history_is_kept_across_sessions() {
     let history = history_file("history");
-    let mut p = start(&history, &["repl", "--mode", "jit"]);
+    let mut p = start(&history, &["repl", "--mode", "interp"]);
     step(&mut p, "sq(x) = x*x", "sq(x) defined");
     step(&mut p, "sq(12)", "144");
     leave(p);

@@ -20,35 +20,52 @@ pub struct Config {
     pub threshold: Option<u32>,
 }
 
+const INTERP: Config = Config {
+    name: "interp",
+    mode: Mode::Interp,
+    threshold: None,
+};
+const JIT: Config = Config {
+    name: "jit",
+    mode: Mode::Jit,
+    threshold: None,
+};
+const fn tiered(name: &'static str, threshold: u32) -> Config {
+    Config {
+        name,
+        mode: Mode::Tiered,
+        threshold: Some(threshold),
+    }
+}
+
 /// Every tier must give the same results (SPEC §1): interp, jit, and tiered
 /// with thresholds low enough that functions are promoted mid-program.
+#[cfg(target_arch = "x86_64")]
 pub const CONFIGS: &[Config] = &[
-    Config {
-        name: "interp",
-        mode: Mode::Interp,
-        threshold: None,
-    },
-    Config {
-        name: "jit",
-        mode: Mode::Jit,
-        threshold: None,
-    },
-    Config {
-        name: "tiered-1",
-        mode: Mode::Tiered,
-        threshold: Some(1),
-    },
-    Config {
-        name: "tiered-2",
-        mode: Mode::Tiered,
-        threshold: Some(2),
-    },
-    Config {
-        name: "tiered-3",
-        mode: Mode::Tiered,
-        threshold: Some(3),
-    },
+    INTERP,
+    JIT,
+    tiered("tiered-1", 1),
+    tiered("tiered-2", 2),
+    tiered("tiered-3", 3),
 ];
+
+/// Off x86-64 there is no JIT: `--mode jit` is refused (see `errors.rs`)
+/// and tiered mode interprets.
+#[cfg(not(target_arch = "x86_64"))]
+pub const CONFIGS: &[Config] = &[
+    INTERP,
+    tiered("tiered-1", 1),
+    tiered("tiered-2", 2),
+    tiered("tiered-3", 3),
+];
+
+/// The configuration called `name`.
+pub fn config(name: &str) -> Config {
+    *CONFIGS
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no configuration {name}"))
+}
 
 impl Config {
     pub fn options(&self) -> Options {
@@ -120,9 +137,17 @@ pub fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
-/// The `exprjit` binary built for these tests.
+/// The `exprjit` binary built for these tests, run through
+/// `CARGO_TARGET_<TRIPLE>_RUNNER` when one is set (qemu, for a
+/// cross-compiled suite).
 pub fn exprjit() -> assert_cmd::Command {
-    assert_cmd::Command::new(env!("CARGO_BIN_EXE_exprjit"))
+    assert_cmd::Command::from_std(exprjit_std())
+}
+
+/// [`exprjit`] as a `std::process::Command` (for the pseudo-terminal tests).
+pub fn exprjit_std() -> std::process::Command {
+    use assert_cmd::cargo::CommandCargoExt;
+    std::process::Command::cargo_bin("exprjit").expect("the exprjit binary is built for tests")
 }
 
 /// What the binary did.
