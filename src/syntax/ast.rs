@@ -122,33 +122,43 @@ impl PartialEq for ExprKind {
 }
 
 impl Expr {
-    /// Builds a node, refusing trees deeper than [`MAX_DEPTH`].
-    /// `Binary` with a left-associative operator is built as a chain: onto
-    /// `a` itself when `a` is a chain of the same level (whether written
-    /// `a + b + c` or `(a + b) + c`, which mean the same), else a new one.
+    /// Builds a node, refusing trees deeper than [`MAX_DEPTH`]. `Binary`
+    /// with a left-associative operator is built as [`Expr::binary`]
+    /// builds it: as a chain.
     pub fn new(kind: ExprKind, span: Span) -> Result<Expr, ErrorKind> {
         let kind = match kind {
-            ExprKind::Binary(op, mut a, b) if op.chain_level().is_some() => {
-                let same_level = matches!(
-                    &a.kind,
-                    ExprKind::Chain(_, links) if links[0].0.chain_level() == op.chain_level()
-                );
-                if same_level {
-                    let depth = a.depth.max(b.depth + 1);
-                    if depth > MAX_DEPTH {
-                        return Err(ErrorKind::NestingTooDeep(MAX_DEPTH));
-                    }
-                    if let ExprKind::Chain(_, links) = &mut a.kind {
-                        links.push((op, *b));
-                    }
-                    a.depth = depth;
-                    a.span = span;
-                    return Ok(*a);
-                }
-                ExprKind::Chain(a, vec![(op, *b)])
+            ExprKind::Binary(op, a, b) if op.chain_level().is_some() => {
+                return Expr::binary(op, *a, *b, span)
             }
             kind => kind,
         };
+        Expr::build(kind, span)
+    }
+
+    /// `a op b`. A left-associative operator extends `a` when `a` is a
+    /// chain of the same level (whether written `a + b + c` or
+    /// `(a + b) + c`, which mean the same) and starts a chain otherwise.
+    pub fn binary(op: BinOp, mut a: Expr, b: Expr, span: Span) -> Result<Expr, ErrorKind> {
+        let Some(level) = op.chain_level() else {
+            return Expr::build(ExprKind::Binary(op, Box::new(a), Box::new(b)), span);
+        };
+        match &mut a.kind {
+            ExprKind::Chain(_, links) if links[0].0.chain_level() == Some(level) => {
+                let depth = a.depth.max(b.depth + 1);
+                if depth > MAX_DEPTH {
+                    return Err(ErrorKind::NestingTooDeep(MAX_DEPTH));
+                }
+                links.push((op, b));
+                a.depth = depth;
+                a.span = span;
+                Ok(a)
+            }
+            _ => Expr::build(ExprKind::Chain(Box::new(a), vec![(op, b)]), span),
+        }
+    }
+
+    /// A node of `kind` as it is, refused if too deep.
+    fn build(kind: ExprKind, span: Span) -> Result<Expr, ErrorKind> {
         let children = match &kind {
             ExprKind::Num(_) | ExprKind::Var(_) => 0,
             ExprKind::Unary(_, a) => a.depth,

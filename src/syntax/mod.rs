@@ -38,9 +38,10 @@ pub(crate) fn node<'a>(kind: ExprKind, l: usize, r: usize) -> Fallible<'a, Expr>
     Expr::new(kind, span).or_else(|k| user_error(k, span))
 }
 
-/// Grammar helper: `a op b`.
+/// Grammar helper: `a op b` (a chain for a left-associative `op`).
 pub(crate) fn binary<'a>(op: BinOp, a: Expr, b: Expr, l: usize, r: usize) -> Fallible<'a, Expr> {
-    node(ExprKind::Binary(op, Box::new(a), Box::new(b)), l, r)
+    let span = Span::new(l, r);
+    Expr::binary(op, a, b, span).or_else(|k| user_error(k, span))
 }
 
 /// Grammar helper: `lhs = rhs` is an assignment when `lhs` is a name and a
