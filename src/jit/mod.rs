@@ -280,9 +280,11 @@ impl Jit {
     /// The machine code to run for a call of `f` now, compiling it first
     /// when the mode says it is time; `None` means interpret this call.
     /// This is the hot counter: inlined, because in tiered mode every
-    /// interpreted call passes here (kept out of line, a program too short
-    /// to get hot ran 9% slower than in `--mode interp`).
-    #[inline]
+    /// interpreted call passes here. Kept out of line, a program too short
+    /// to get hot ran 9% slower than in `--mode interp`; rustc stopped
+    /// honouring a plain `#[inline]` once the interpreter grew (callgrind,
+    /// `fib(20)` never hot: +4.6% over `--mode interp`; forced: +2.3%).
+    #[inline(always)]
     pub(crate) fn entry_for(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Option<usize> {
         let entry = f.tier.entry.get();
         if entry != 0 {
