@@ -209,8 +209,61 @@ impl Lowering<'_> {
                     UnOp::Not => fold(Node::Not(a)),
                 }
             }
-            ExprKind::Binary(op, a, b) => {
-                let (a, b) = (self.boxed(a)?, self.boxed(b)?);
+            // The parser builds comparisons and `^` as `Binary` and every
+            // other operator as a chain; a tree built by hand may not, and
+            // `chain` gives any of them its meaning.
+            ExprKind::Binary(op, a, b) => self.chain(a, std::iter::once((*op, &**b)))?,
+            ExprKind::Chain(a, links) => self.chain(a, links.iter().map(|(op, b)| (*op, b)))?,
+            ExprKind::Cond(c, a, b) => {
+                fold(Node::Cond(self.boxed(c)?, self.boxed(a)?, self.boxed(b)?))
+            }
+            ExprKind::Call(name, name_span, args) => self.call(name, *name_span, args, e.span)?,
+        })
+    }
+
+    /// `a op₁ b op₂ c …`, which means `((a op₁ b) op₂ c) …` whatever the
+    /// operators (the parser puts one level's in a chain; a tree built by
+    /// hand may mix them). A run of arithmetic becomes one `Node::Chain`, a
+    /// run of `&&` (or of `||`) one `And` (`Or`), each folded from the left
+    /// as far as its operands are constants — exactly what folding the
+    /// nested form node by node would give.
+    fn chain<'e>(
+        &mut self,
+        first: &Expr,
+        links: impl Iterator<Item = (BinOp, &'e Expr)>,
+    ) -> Result<Node, Error> {
+        let mut value = self.expr(first)?;
+        let mut links = links.peekable();
+        while let Some((op, b)) = links.next() {
+            let b = self.expr(b)?;
+            value = if let Some(link) = Link::of(op) {
+                let mut out: Vec<(Link, Node)> = Vec::new();
+                let mut next = Some((link, b));
+                while let Some((link, b)) = next {
+                    match (&value, &b) {
+                        (Node::Num(x), Node::Num(y)) if out.is_empty() => {
+                            value = Node::Num(link.apply(*x, *y));
+                        }
+                        _ => out.push((link, b)),
+                    }
+                    next = match links.next_if(|(op, _)| Link::of(*op).is_some()) {
+                        Some((op, b)) => Link::of(op).zip(Some(self.expr(b)?)),
+                        None => None,
+                    };
+                }
+                if out.is_empty() {
+                    value
+                } else {
+                    Node::Chain(Box::new(value), out)
+                }
+            } else if matches!(op, BinOp::And | BinOp::Or) {
+                let mut items = vec![value, b];
+                while let Some((_, b)) = links.next_if(|(next, _)| *next == op) {
+                    items.push(self.expr(b)?);
+                }
+                logic(op == BinOp::And, items)
+            } else {
+                let (a, b) = (Box::new(value), Box::new(b));
                 fold(match op {
                     BinOp::Pow => Node::Call2("^", builtins::pow, a, b),
                     BinOp::Eq => Node::Cmp(Cmp::Eq, a, b),
@@ -219,49 +272,12 @@ impl Lowering<'_> {
                     BinOp::Le => Node::Cmp(Cmp::Le, a, b),
                     BinOp::Gt => Node::Cmp(Cmp::Gt, a, b),
                     BinOp::Ge => Node::Cmp(Cmp::Ge, a, b),
-                    // `Expr::new` builds every other operator as a chain.
-                    _ => unreachable!("{op:?} is built as a chain"),
+                    // Arithmetic and logic were handled above.
+                    _ => unreachable!("{op:?} is arithmetic or logic"),
                 })
-            }
-            ExprKind::Chain(a, links) => self.chain(a, links)?,
-            ExprKind::Cond(c, a, b) => {
-                fold(Node::Cond(self.boxed(c)?, self.boxed(a)?, self.boxed(b)?))
-            }
-            ExprKind::Call(name, name_span, args) => self.call(name, *name_span, args, e.span)?,
-        })
-    }
-
-    /// A chain of one precedence level (see `Expr::new`), folded from the
-    /// left as far as its operands are constants — exactly what folding
-    /// `((a op b) op c) …` node by node would give.
-    fn chain(&mut self, first: &Expr, links: &[(BinOp, Expr)]) -> Result<Node, Error> {
-        let first = self.expr(first)?;
-        let operands = links.iter().map(|(op, b)| Ok((*op, self.expr(b)?)));
-        match links.first().map(|(op, _)| *op) {
-            Some(BinOp::And) => Ok(logic(true, first, operands)?),
-            Some(BinOp::Or) => Ok(logic(false, first, operands)?),
-            _ => {
-                let mut value = first;
-                let mut out: Vec<(Link, Node)> = Vec::new();
-                for operand in operands {
-                    let (op, b) = operand?;
-                    let link = Link::of(op).unwrap_or_else(|| {
-                        unreachable!("a chain holds operators of one level, not {op:?}")
-                    });
-                    match (&value, &b) {
-                        (Node::Num(x), Node::Num(y)) if out.is_empty() => {
-                            value = Node::Num(link.apply(*x, *y));
-                        }
-                        _ => out.push((link, b)),
-                    }
-                }
-                Ok(if out.is_empty() {
-                    value
-                } else {
-                    Node::Chain(Box::new(value), out)
-                })
-            }
+            };
         }
+        Ok(value)
     }
 
     /// A name used as a value: parameter, built-in constant, or global.
@@ -364,33 +380,29 @@ fn fold(node: Node) -> Node {
 /// pair would: a constant that decides the short circuit before anything
 /// else has run is the value; a constant that does not is dropped; what
 /// is left of one operand is that operand as 1 or 0.
-fn logic(
-    and: bool,
-    first: Node,
-    rest: impl Iterator<Item = Result<(BinOp, Node), Error>>,
-) -> Result<Node, Error> {
+fn logic(and: bool, operands: Vec<Node>) -> Node {
     let mut items: Vec<Node> = Vec::new();
-    for item in std::iter::once(Ok(first)).chain(rest.map(|r| r.map(|(_, b)| b))) {
-        match item? {
+    for b in operands {
+        match b {
             // `and` stops at the first false operand, `or` at a true one.
             Node::Num(x) if items.is_empty() && truthy(x) != and => {
-                return Ok(Node::Num(from_bool(!and)));
+                return Node::Num(from_bool(!and));
             }
             Node::Num(_) if items.is_empty() => {}
             b => items.push(b),
         }
     }
     if items.len() > 1 {
-        return Ok(if and {
+        return if and {
             Node::And(items)
         } else {
             Node::Or(items)
-        });
+        };
     }
-    Ok(match items.pop() {
+    match items.pop() {
         Some(b) => truth(b),
         None => Node::Num(from_bool(and)),
-    })
+    }
 }
 
 /// `b` as 1 or 0 (what `1 && b` means).
@@ -481,6 +493,7 @@ fn write_node(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syntax::ast::ExprKind;
     use crate::syntax::parse_expr;
     use std::collections::HashMap;
 
@@ -554,6 +567,50 @@ mod tests {
         assert_eq!(lowered("x + 1 + 2", &["x"]), "(add (add $0 1) 2)");
         assert_eq!(lowered("7 % 4 % x / 2", &["x"]), "(div (% 3 $0) 2)");
         assert_eq!(lowered("2 * x % y", &["x", "y"]), "(% (mul 2 $0) $1)");
+    }
+
+    /// The syntax tree is public: a tree built by hand, which the parser
+    /// would never build, still lowers to what it means (the left fold),
+    /// never to a panic or a wrong value.
+    #[test]
+    fn hand_built_trees_mean_the_left_fold() {
+        let leaf = |src: &str| parse_expr(src).unwrap();
+        let chain = |first: &str, links: &[(BinOp, &str)]| {
+            let links = links.iter().map(|(op, b)| (*op, leaf(b))).collect();
+            Expr::new(
+                ExprKind::Chain(Box::new(leaf(first)), links),
+                Span::default(),
+            )
+            .unwrap()
+        };
+        let show = |e: &Expr| {
+            let params = ["x".to_string()];
+            lower(e, &params, &mut Names::default())
+                .unwrap()
+                .to_string()
+        };
+        // ((1 && 0) + 5), ((x == 0) + 1), (x || 0) && 2, and no links.
+        assert_eq!(
+            show(&chain("1", &[(BinOp::And, "0"), (BinOp::Add, "5")])),
+            "5"
+        );
+        assert_eq!(
+            show(&chain("x", &[(BinOp::Eq, "0"), (BinOp::Add, "1")])),
+            "(add (eq $0 0) 1)"
+        );
+        assert_eq!(
+            show(&chain("x", &[(BinOp::Or, "0"), (BinOp::And, "2")])),
+            "(and (or $0 0) 2)"
+        );
+        assert_eq!(show(&chain("x", &[])), "$0");
+        // `Binary` with a chaining operator, set directly.
+        let mut e = leaf("1");
+        e.kind = ExprKind::Binary(BinOp::Add, Box::new(leaf("x")), Box::new(leaf("2")));
+        assert_eq!(show(&e), "(add $0 2)");
+        // An empty chain is not extended (it has no level): it is an operand.
+        let empty = chain("x", &[]);
+        let sum = Expr::binary(BinOp::Add, empty, leaf("1"), Span::default()).unwrap();
+        assert_eq!(show(&sum), "(add $0 1)");
     }
 
     #[test]

@@ -143,7 +143,9 @@ impl Expr {
             return Expr::build(ExprKind::Binary(op, Box::new(a), Box::new(b)), span);
         };
         match &mut a.kind {
-            ExprKind::Chain(_, links) if links[0].0.chain_level() == Some(level) => {
+            ExprKind::Chain(_, links)
+                if links.first().and_then(|(op, _)| op.chain_level()) == Some(level) =>
+            {
                 let depth = a.depth.max(b.depth + 1);
                 if depth > MAX_DEPTH {
                     return Err(ErrorKind::NestingTooDeep(MAX_DEPTH));
