@@ -149,8 +149,33 @@ pub fn run_case(
     // runs the same number of evaluations — including tiered mode's
     // climb from the interpreter.
     let evals = calibrate(case, settings)?;
-    for mode in MODES {
-        modes.push(run_mode(case, settings, mode, evals, tick)?);
+    let engines = MODES
+        .iter()
+        .map(|&mode| engine_for(case, mode, settings.threshold))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The modes take turns, run by run, so that a burst of load on a
+    // shared machine costs each mode at most one of its runs (back to
+    // back, a fast mode's runs took ~15 ms in all and one burst could
+    // cover every one of them).
+    let mut times = vec![Vec::with_capacity(settings.runs); MODES.len()];
+    let mut values = vec![0.0; MODES.len()];
+    for _ in 0..settings.runs.max(1) {
+        for (i, (engine, handle)) in engines.iter().enumerate() {
+            let (time, value) = one_run(case, engine, handle, evals)?;
+            times[i].push(time);
+            values[i] = value;
+            tick();
+        }
+    }
+    for (i, (engine, handle)) in engines.iter().enumerate() {
+        modes.push(result(
+            MODES[i],
+            engine,
+            handle,
+            &mut times[i],
+            evals,
+            values[i],
+        ));
     }
     let bits = modes[0].value.to_bits();
     for m in &modes[1..] {
@@ -201,38 +226,45 @@ fn calibrate(case: &Case, settings: &Settings) -> Result<u64, Error> {
     Ok((n * 4).max(1))
 }
 
-fn run_mode(
+/// One run of `evals` evaluations: the time per evaluation, and the last
+/// value.
+fn one_run(
     case: &Case,
-    settings: &Settings,
-    mode: Mode,
+    engine: &Engine,
+    handle: &crate::ExprHandle,
     evals: u64,
-    tick: &mut dyn FnMut(),
-) -> Result<ModeResult, Error> {
-    let (engine, handle) = engine_for(case, mode, settings.threshold)?;
-    let mut times = Vec::with_capacity(settings.runs);
-    let mut value = 0.0;
-    for _ in 0..settings.runs.max(1) {
-        let started = Instant::now();
-        let mut done = 0;
-        'run: loop {
-            for input in &case.inputs {
-                value = std::hint::black_box(engine.eval_handle(&handle, input)?);
-                done += 1;
-                if done == evals {
-                    break 'run;
-                }
+) -> Result<(Duration, f64), Error> {
+    let started = Instant::now();
+    let mut done = 0;
+    let value = 'run: loop {
+        for input in &case.inputs {
+            let value = std::hint::black_box(engine.eval_handle(handle, input)?);
+            done += 1;
+            if done == evals {
+                break 'run value;
             }
         }
-        times.push(started.elapsed() / u32::try_from(evals).unwrap_or(u32::MAX));
-        tick();
-    }
+    };
+    let per_eval = started.elapsed() / u32::try_from(evals).unwrap_or(u32::MAX);
+    Ok((per_eval, value))
+}
+
+/// What `mode` measured: the median run, and what its engine compiled.
+fn result(
+    mode: Mode,
+    engine: &Engine,
+    handle: &crate::ExprHandle,
+    times: &mut [Duration],
+    evals: u64,
+    value: f64,
+) -> ModeResult {
     times.sort();
     let mut compile_time = Duration::ZERO;
     let mut code_bytes = 0;
     let stats = engine
         .function_stats()
         .into_iter()
-        .chain(std::iter::once(engine.handle_stats(&handle)));
+        .chain(std::iter::once(engine.handle_stats(handle)));
     for s in stats {
         if let Some(c) = s.code {
             compile_time += c.compile_time;
@@ -248,15 +280,15 @@ fn run_mode(
     });
     #[cfg(not(target_arch = "x86_64"))]
     let tier_up = None;
-    Ok(ModeResult {
+    ModeResult {
         mode,
-        per_eval: times[times.len() / 2],
+        per_eval: times.get(times.len() / 2).copied().unwrap_or_default(),
         evals,
         compile_time,
         code_bytes,
         tier_up,
         value,
-    })
+    }
 }
 
 /// Human-readable duration with 3 significant digits.

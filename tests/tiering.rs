@@ -265,3 +265,59 @@ fn hot_pure_handles_take_the_direct_path_and_agree_bit_for_bit() {
     e.eval("k = 5").unwrap();
     assert_eq!(e.eval_handle(&h, &[3.0]).unwrap(), 15.0);
 }
+
+// --- exprjit bench -----------------------------------------------------------
+
+/// `exprjit bench --json` on a program: every mode ran the same number of
+/// evaluations and gave the same value; the interpreter compiled nothing,
+/// jit mode compiled before the first call, tiered mode at the threshold.
+/// (How fast each was is for the benchmark to say, not for a test.)
+#[test]
+fn bench_reports_every_mode_with_its_tier_up_point() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exprjit"))
+        .args(["bench", "--runs", "3", "--threshold", "2", "--json"])
+        .arg("f(x) = x < 2 ? x : f(x-1) + f(x-2); f(15)")
+        .output()
+        .expect("run exprjit bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let case = &json[0];
+    assert_eq!(case["name"], "f(15)");
+    let modes = &case["modes"];
+    let evals = &modes["interp"]["evals_per_run"];
+    assert!(evals.as_u64().is_some_and(|n| n > 0), "{evals}");
+    for mode in ["interp", "jit", "tiered"] {
+        let m = &modes[mode];
+        assert_eq!(m["value"], "610", "{mode}");
+        assert_eq!(&m["evals_per_run"], evals, "{mode}");
+        assert!(
+            m["ns_per_eval"].as_f64().is_some_and(|t| t > 0.0),
+            "{mode}: {m}"
+        );
+    }
+    assert_eq!(modes["interp"]["code_bytes"], 0);
+    assert!(modes["interp"]["tier_up"].is_null());
+    assert_eq!(modes["jit"]["tier_up"]["calls"], 1);
+    assert_eq!(modes["tiered"]["tier_up"]["function"], "f/1");
+    assert_eq!(modes["tiered"]["tier_up"]["calls"], 2);
+    for mode in ["jit", "tiered"] {
+        assert!(modes[mode]["code_bytes"].as_u64().is_some_and(|b| b > 0));
+    }
+}
+
+/// A program that does not parse is an error, not a benchmark.
+#[test]
+fn bench_of_a_bad_program_is_an_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exprjit"))
+        .args(["bench", "--runs", "1", "f(x) = x +"])
+        .output()
+        .expect("run exprjit bench");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: expected expression"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
