@@ -367,7 +367,7 @@ proptest! {
                 prop_assert_eq!(n, &name);
                 let p: Vec<&String> = p.iter().map(|(p, _)| p).collect();
                 prop_assert_eq!(p, params.iter().collect::<Vec<_>>());
-                prop_assert_eq!(b, &body);
+                prop_assert_eq!(&**b, &body);
             }
             other => prop_assert!(false, "{:?} parsed as {:?}", text, other),
         }

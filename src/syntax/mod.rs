@@ -52,7 +52,7 @@ pub(crate) fn statement<'a>(mut lhs: Expr, rhs: Expr) -> Fallible<'a, Stmt> {
         ExprKind::Var(name) => Ok(Stmt::Assign {
             name,
             name_span: lhs.span,
-            value: rhs,
+            value: Box::new(rhs),
         }),
         ExprKind::Call(name, name_span, args) => {
             let mut params = Vec::with_capacity(args.len());
@@ -66,7 +66,7 @@ pub(crate) fn statement<'a>(mut lhs: Expr, rhs: Expr) -> Fallible<'a, Stmt> {
                 name,
                 name_span,
                 params,
-                body: rhs,
+                body: Box::new(rhs),
             })
         }
         _ => user_error(ErrorKind::BadAssignTarget, lhs.span),
