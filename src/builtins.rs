@@ -1,32 +1,34 @@
 //! The built-in constants and functions of SPEC §4, implemented once.
 //!
-//! Every tier calls these very functions (the interpreter through the
-//! pointer, machine code with a `call`), so their results are bit-identical
-//! by construction. They use the `sysv64` ABI on x86-64 so that generated
-//! code can call them directly; they never panic.
+//! Lowering turns every built-in name, `%` and `^` into a [`Builtin`];
+//! code generation switches on that meaning, never on a spelling. Every
+//! tier calls the very Rust functions below (the interpreter directly,
+//! machine code with a `call`), so their results are bit-identical by
+//! construction. They use the `sysv64` ABI on x86-64 so that generated
+//! code can call them; they never panic.
 
 /// Declares `f64` functions with the ABI that generated code calls.
 macro_rules! native {
     ($( $(#[$doc:meta])* fn $name:ident($($p:ident),*) $body:block )*) => {$(
         $(#[$doc])*
         #[cfg(target_arch = "x86_64")]
-        pub extern "sysv64" fn $name($($p: f64),*) -> f64 $body
+        pub(crate) extern "sysv64" fn $name($($p: f64),*) -> f64 $body
         $(#[$doc])*
         #[cfg(not(target_arch = "x86_64"))]
-        pub extern "C" fn $name($($p: f64),*) -> f64 $body
+        pub(crate) extern "C" fn $name($($p: f64),*) -> f64 $body
     )*};
 }
 
 /// A one-argument built-in as generated code calls it.
 #[cfg(target_arch = "x86_64")]
-pub type Fn1 = extern "sysv64" fn(f64) -> f64;
+pub(crate) type Fn1 = extern "sysv64" fn(f64) -> f64;
 /// A two-argument built-in as generated code calls it.
 #[cfg(target_arch = "x86_64")]
-pub type Fn2 = extern "sysv64" fn(f64, f64) -> f64;
+pub(crate) type Fn2 = extern "sysv64" fn(f64, f64) -> f64;
 #[cfg(not(target_arch = "x86_64"))]
-pub type Fn1 = extern "C" fn(f64) -> f64;
+pub(crate) type Fn1 = extern "C" fn(f64) -> f64;
 #[cfg(not(target_arch = "x86_64"))]
-pub type Fn2 = extern "C" fn(f64, f64) -> f64;
+pub(crate) type Fn2 = extern "C" fn(f64, f64) -> f64;
 
 native! {
     fn sin(x) { x.sin() }
@@ -51,7 +53,7 @@ native! {
     fn abs(x) { x.abs() }
     fn floor(x) { x.floor() }
     fn ceil(x) { x.ceil() }
-    /// Half away from zero, as SPEC §4 says (Rust's `round`).
+    /// Half away from zero (Rust's `round`).
     fn round(x) { x.round() }
     fn trunc(x) { x.trunc() }
     /// `-1` below zero, `1` above, else `x` itself: `0`, `-0` and `nan` stay.
@@ -96,80 +98,167 @@ native! {
     }
 }
 
-/// What a built-in name stands for.
-#[derive(Clone, Copy)]
-pub enum Kind {
-    Const(f64),
-    F1(Fn1),
-    F2(Fn2),
+/// Declares [`Builtin`] with, for each function, its name and Rust
+/// implementation: one table, so a name, its meaning and its code cannot
+/// drift apart.
+macro_rules! builtins {
+    (
+        one: [ $( $v1:ident $n1:literal $f1:ident, )* ]
+        two: [ $( $v2:ident $n2:literal $f2:ident, )* ]
+    ) => {
+        /// A built-in function (or the operator `%` or `^`), as lowering
+        /// resolved it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub(crate) enum Builtin {
+            $( $v1, )*
+            $( $v2, )*
+        }
+
+        impl Builtin {
+            /// Every built-in function, in the order `:help` lists them.
+            pub(crate) const ALL: &'static [Builtin] = &[ $( Builtin::$v1, )* $( Builtin::$v2, )* ];
+
+            /// The name a program calls it by (`pow` for `^`, `rem` for `%`).
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $( Builtin::$v1 => $n1, )*
+                    $( Builtin::$v2 => $n2, )*
+                }
+            }
+
+            /// Its implementation, if it takes one argument.
+            pub(crate) fn f1(self) -> Option<Fn1> {
+                match self {
+                    $( Builtin::$v1 => Some($f1), )*
+                    _ => None,
+                }
+            }
+
+            /// Its implementation, if it takes two arguments.
+            pub(crate) fn f2(self) -> Option<Fn2> {
+                match self {
+                    $( Builtin::$v2 => Some($f2), )*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-/// A built-in name and its meaning.
-#[derive(Clone, Copy)]
-pub struct Builtin {
-    pub name: &'static str,
-    pub kind: Kind,
+builtins! {
+    one: [
+        Sin "sin" sin,
+        Cos "cos" cos,
+        Tan "tan" tan,
+        Asin "asin" asin,
+        Acos "acos" acos,
+        Atan "atan" atan,
+        Sinh "sinh" sinh,
+        Cosh "cosh" cosh,
+        Tanh "tanh" tanh,
+        Asinh "asinh" asinh,
+        Acosh "acosh" acosh,
+        Atanh "atanh" atanh,
+        Exp "exp" exp,
+        Exp2 "exp2" exp2,
+        Ln "ln" ln,
+        Log2 "log2" log2,
+        Log10 "log10" log10,
+        Sqrt "sqrt" sqrt,
+        Cbrt "cbrt" cbrt,
+        Abs "abs" abs,
+        Floor "floor" floor,
+        Ceil "ceil" ceil,
+        Round "round" round,
+        Trunc "trunc" trunc,
+        Sign "sign" sign,
+    ]
+    two: [
+        Atan2 "atan2" atan2,
+        Hypot "hypot" hypot,
+        Pow "pow" pow,
+        Min "min" min,
+        Max "max" max,
+        Rem "rem" rem,
+    ]
 }
 
 impl Builtin {
-    pub fn arity(&self) -> Option<usize> {
-        match self.kind {
-            Kind::Const(_) => None,
-            Kind::F1(_) => Some(1),
-            Kind::F2(_) => Some(2),
+    /// How many arguments it takes.
+    pub(crate) fn arity(self) -> usize {
+        if self.f1().is_some() {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// `f(x)`, for a one-argument built-in (NaN for any other: lowering
+    /// never builds such a call).
+    #[inline]
+    pub(crate) fn apply1(self, x: f64) -> f64 {
+        self.f1().map_or(f64::NAN, |f| f(x))
+    }
+
+    /// `f(x, y)`, for a two-argument built-in.
+    #[inline]
+    pub(crate) fn apply2(self, x: f64, y: f64) -> f64 {
+        self.f2().map_or(f64::NAN, |f| f(x, y))
+    }
+
+    /// The address generated code calls.
+    pub(crate) fn address(self) -> usize {
+        match (self.f1(), self.f2()) {
+            (Some(f), _) => f as usize,
+            (_, Some(f)) => f as usize,
+            _ => 0,
         }
     }
 }
 
-macro_rules! table {
-    ($( $name:literal => $kind:expr, )*) => {
-        /// Every built-in, in the order `:help` lists them.
-        pub static BUILTINS: &[Builtin] = &[ $( Builtin { name: $name, kind: $kind }, )* ];
-    };
+/// What a built-in name stands for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Meaning {
+    Const(f64),
+    Func(Builtin),
 }
 
-table! {
-    "pi" => Kind::Const(std::f64::consts::PI),
-    "e" => Kind::Const(std::f64::consts::E),
-    "tau" => Kind::Const(std::f64::consts::TAU),
-    "inf" => Kind::Const(f64::INFINITY),
-    "nan" => Kind::Const(f64::NAN),
-    "sin" => Kind::F1(sin),
-    "cos" => Kind::F1(cos),
-    "tan" => Kind::F1(tan),
-    "asin" => Kind::F1(asin),
-    "acos" => Kind::F1(acos),
-    "atan" => Kind::F1(atan),
-    "sinh" => Kind::F1(sinh),
-    "cosh" => Kind::F1(cosh),
-    "tanh" => Kind::F1(tanh),
-    "asinh" => Kind::F1(asinh),
-    "acosh" => Kind::F1(acosh),
-    "atanh" => Kind::F1(atanh),
-    "exp" => Kind::F1(exp),
-    "exp2" => Kind::F1(exp2),
-    "ln" => Kind::F1(ln),
-    "log" => Kind::F1(ln),
-    "log2" => Kind::F1(log2),
-    "log10" => Kind::F1(log10),
-    "sqrt" => Kind::F1(sqrt),
-    "cbrt" => Kind::F1(cbrt),
-    "abs" => Kind::F1(abs),
-    "floor" => Kind::F1(floor),
-    "ceil" => Kind::F1(ceil),
-    "round" => Kind::F1(round),
-    "trunc" => Kind::F1(trunc),
-    "sign" => Kind::F1(sign),
-    "atan2" => Kind::F2(atan2),
-    "hypot" => Kind::F2(hypot),
-    "pow" => Kind::F2(pow),
-    "min" => Kind::F2(min),
-    "max" => Kind::F2(max),
+/// The built-in constants, then `log` (another name for `ln`).
+const CONSTANTS: &[(&str, Meaning)] = &[
+    ("pi", Meaning::Const(std::f64::consts::PI)),
+    ("e", Meaning::Const(std::f64::consts::E)),
+    ("tau", Meaning::Const(std::f64::consts::TAU)),
+    ("inf", Meaning::Const(f64::INFINITY)),
+    ("nan", Meaning::Const(f64::NAN)),
+    ("log", Meaning::Func(Builtin::Ln)),
+];
+
+/// The built-in called `name`, if there is one. `rem` is how `%` is shown,
+/// not a name a program can call.
+pub(crate) fn lookup(name: &str) -> Option<Meaning> {
+    if let Some((_, n)) = CONSTANTS.iter().find(|(n, _)| *n == name) {
+        return Some(*n);
+    }
+    Builtin::ALL
+        .iter()
+        .find(|b| b.name() == name && **b != Builtin::Rem)
+        .map(|b| Meaning::Func(*b))
 }
 
-/// The built-in called `name`, if there is one.
-pub fn lookup(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
+/// Every name a program can use for a built-in, constants first (`:help`,
+/// completion).
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
+    CONSTANTS.iter().map(|(n, _)| *n).chain(
+        Builtin::ALL
+            .iter()
+            .filter(|b| **b != Builtin::Rem)
+            .map(|b| b.name()),
+    )
+}
+
+/// Is `name` reserved for a built-in (so it cannot be bound)?
+pub(crate) fn is_builtin(name: &str) -> bool {
+    lookup(name).is_some()
 }
 
 #[cfg(test)]
@@ -210,9 +299,20 @@ mod tests {
     }
 
     #[test]
-    fn every_name_is_unique_and_found() {
-        for b in BUILTINS {
-            assert!(std::ptr::eq(lookup(b.name).unwrap(), b), "{}", b.name);
+    fn every_name_is_found_with_its_arity() {
+        for b in Builtin::ALL.iter().filter(|b| **b != Builtin::Rem) {
+            assert_eq!(lookup(b.name()), Some(Meaning::Func(*b)), "{}", b.name());
+            assert_eq!(b.f1().is_some(), b.arity() == 1);
+            assert_eq!(b.f2().is_some(), b.arity() == 2);
+            assert_ne!(b.address(), 0);
         }
+        assert_eq!(lookup("log"), Some(Meaning::Func(Builtin::Ln)));
+        assert_eq!(lookup("rem"), None, "% is not callable by name");
+        assert_eq!(lookup("pi"), Some(Meaning::Const(std::f64::consts::PI)));
+        let mut all: Vec<_> = names().collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "names are unique");
     }
 }

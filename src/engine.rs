@@ -1,32 +1,26 @@
-//! The `Engine`: the one entry point shared by the CLI, the REPL, the
-//! benchmarks and library users. It owns the global namespace, runs
-//! statements in order, and decides which tier runs each call.
+//! The [`Engine`]: the one entry point shared by the command line, the
+//! REPL, the benchmarks and library users. It owns the global namespace,
+//! runs statements in order, decides which tier runs each call, and makes
+//! expression handles and kernels.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::analysis::BUDGET;
 use crate::error::{Error, ErrorKind, Source, Span};
-use crate::interp::Interp;
-#[cfg(target_arch = "x86_64")]
-use crate::jit::Jit;
+use crate::interp;
+use crate::jit::{self, Jit, JitEvent};
+use crate::kernel::Kernel;
 use crate::lower::{self, Globals, Node, Sym};
-use crate::stack::StackGuard;
+use crate::native::{Native, NativeFn};
+use crate::runtime::{
+    self, Function, Interrupter, Machine, Namespace, Runtime, Slot, StopState, MAX_PARAMS,
+};
+use crate::stack::{with_eval_stack, StackGuard};
 use crate::syntax::{self, ast::Stmt};
 
-/// SPEC §4: functions may have up to 64 parameters.
-pub const MAX_PARAMS: usize = 64;
-
-/// How deep user-function calls may nest, in every tier (SPEC asks for at
-/// least 10,000). Counting calls, rather than only watching the stack,
-/// makes unbounded recursion stop at the same call — so with the same
-/// error position — whatever the tier and its frame sizes. The stack floor
-/// stays as a backstop for threads too small to reach this depth.
-pub const MAX_CALL_DEPTH: u64 = 250_000;
-
-/// Which tier runs code (SPEC §6 `--mode`).
+/// Which tier runs code (`--mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Never compile.
@@ -38,19 +32,28 @@ pub enum Mode {
     Tiered,
 }
 
-/// Engine settings.
-#[derive(Debug, Clone)]
+/// Engine settings. Build them with struct update syntax:
+///
+/// ```
+/// use exprjit::{Engine, Mode, Options};
+/// let engine = Engine::with_options(Options { mode: Mode::Jit, ..Options::default() });
+/// assert_eq!(engine.options().threshold, 1000);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
+    /// Which tier runs code.
     pub mode: Mode,
     /// In tiered mode, a function is compiled at its `threshold`-th call.
     pub threshold: u32,
-    /// Report compilations, patches and invalidations on stderr.
+    /// Report compilations, patches and invalidations on stderr, one
+    /// `[jit] ` line each.
     pub trace: bool,
-    /// Registers generated code keeps values in (2 to 14; fewer only to
-    /// exercise spilling in tests).
+    /// Registers generated code keeps values in (clamped to what the
+    /// processor has; fewer only to exercise spilling in tests). Fixed
+    /// once the engine has compiled code.
     pub registers: u8,
-    /// Bytes of address space reserved for machine code (64 MiB; tests
-    /// use less to see what happens when it is full).
+    /// Bytes of address space reserved for the engine's machine code.
+    /// Fixed once the engine has compiled code.
     pub code_memory: usize,
 }
 
@@ -61,230 +64,72 @@ impl Default for Options {
             threshold: 1000,
             trace: false,
             registers: 14,
-            code_memory: 64 << 20,
+            code_memory: jit::memory::REGION_SIZE,
         }
-    }
-}
-
-/// A user function (or an expression handle, or an expression statement,
-/// which is a function of no arguments).
-#[derive(Debug)]
-pub struct Function {
-    pub name: String,
-    pub params: Vec<String>,
-    pub body: Node,
-    /// The text the body's spans point into.
-    pub source: Arc<Source>,
-    /// The global it was defined as, if any.
-    pub sym: Option<Sym>,
-    /// Unique in the process; names the function's machine code.
-    pub id: u64,
-    pub tier: Tier,
-}
-
-/// How a function is running: its hot counter and its machine code.
-#[derive(Debug, Default)]
-pub struct Tier {
-    /// Calls counted while it had no machine code.
-    pub calls: Cell<u64>,
-    /// Entry of its machine code, 0 while it has none.
-    pub entry: Cell<usize>,
-    /// For pure expression handles (no calls, globals or failure sites):
-    /// an entry Rust may call directly, without the trampoline; 0 when none.
-    pub direct: Cell<usize>,
-    /// Is this an expression handle (which wants a direct entry)?
-    pub handle: Cell<bool>,
-    /// Calls that reached it through the runtime stub.
-    pub stub_entries: Cell<u64>,
-    /// Compilation failed; it stays interpreted.
-    pub uncompilable: Cell<bool>,
-}
-
-impl Function {
-    pub fn new(
-        name: impl Into<String>,
-        params: Vec<String>,
-        body: Node,
-        source: Arc<Source>,
-        sym: Option<Sym>,
-    ) -> Rc<Function> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        Rc::new(Function {
-            name: name.into(),
-            params,
-            body,
-            source,
-            sym,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            tier: Tier::default(),
-        })
-    }
-
-    pub fn arity(&self) -> usize {
-        self.params.len()
-    }
-}
-
-/// Everything an evaluation needs, borrowed from the engine for its
-/// duration. Shared (`&Runtime`) by the interpreter, the JIT's helpers and
-/// every nested call, in whichever tier.
-pub struct Runtime<'a> {
-    pub ns: &'a Namespace,
-    pub options: &'a Options,
-    #[cfg(target_arch = "x86_64")]
-    pub jit: Option<&'a Jit>,
-    pub guard: StackGuard,
-    /// The call count at which a function is compiled: 1 in jit mode,
-    /// the threshold in tiered mode, never in interp mode.
-    pub hot_at: u64,
-    /// User-function frames active in the interpreter (machine code keeps
-    /// its count in a register; see `jit::emit`).
-    pub depth: Cell<u64>,
-    /// Spare interpreter value stacks (one is in use per nested entry into
-    /// the interpreter).
-    pub stacks: &'a RefCell<Vec<Vec<f64>>>,
-    /// The stack floor for machine code, or [`STOPPED`] when the
-    /// evaluation is to stop (see [`Interrupter`]); checked at every user
-    /// call, by the interpreter and by machine code alike.
-    pub limit: &'a AtomicUsize,
-}
-
-impl Runtime<'_> {
-    /// The JIT (helpers are only ever called from machine code, so it
-    /// exists whenever they run).
-    #[cfg(target_arch = "x86_64")]
-    pub(crate) fn jit(&self) -> &Jit {
-        self.jit.expect("machine code runs only with a JIT")
-    }
-
-    /// Has an [`Interrupter`] stopped this evaluation?
-    pub fn stopped(&self) -> bool {
-        self.limit.load(Ordering::Relaxed) == STOPPED
-    }
-
-    /// Calls `f` with `args` in the tier it runs in now.
-    pub fn call(&self, f: &Rc<Function>, args: &[f64]) -> Result<f64, Error> {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(jit) = self.jit {
-            if let Some(entry) = jit.entry_for(self, f) {
-                // The outermost frame is not a nested call: give back the
-                // one its prologue takes.
-                let budget = MAX_CALL_DEPTH - self.depth.get() + 1;
-                return jit.enter(self, entry, args, budget);
-            }
-        }
-        self.interpret(f, args)
-    }
-
-    /// Runs `f`'s body in the interpreter with `args` as its frame. Value
-    /// stacks are reused from a pool: allocating one per call was 9% of an
-    /// interpreted formula evaluation (callgrind).
-    pub(crate) fn interpret(&self, f: &Function, args: &[f64]) -> Result<f64, Error> {
-        let mut stack = self.stacks.borrow_mut().pop().unwrap_or_default();
-        stack.extend_from_slice(args);
-        let result = Interp::new(self, &mut stack)
-            .eval(&f.body, 0)
-            .map_err(|e| e.in_source(&f.source));
-        stack.clear();
-        self.stacks.borrow_mut().push(stack);
-        result
-    }
-}
-
-/// What a global name is bound to right now.
-#[derive(Debug, Clone, Default)]
-pub enum Slot {
-    #[default]
-    Empty,
-    Var(f64),
-    Func(Rc<Function>),
-}
-
-/// Global names and their current bindings, indexed by [`Sym`] so that a
-/// lookup at run time is an array index, never a hash.
-#[derive(Debug, Default)]
-pub struct Namespace {
-    index: HashMap<String, Sym>,
-    names: Vec<String>,
-    slots: Vec<Slot>,
-}
-
-impl Namespace {
-    pub fn slot(&self, sym: Sym) -> &Slot {
-        &self.slots[sym.0 as usize]
-    }
-
-    pub fn name(&self, sym: Sym) -> &str {
-        &self.names[sym.0 as usize]
-    }
-
-    pub fn lookup(&self, name: &str) -> Option<Sym> {
-        self.index.get(name).copied()
-    }
-
-    fn bind(&mut self, sym: Sym, slot: Slot) {
-        self.slots[sym.0 as usize] = slot;
-    }
-
-    /// Every bound name with its binding, in order of first mention.
-    pub fn bindings(&self) -> impl Iterator<Item = (&str, &Slot)> {
-        self.names
-            .iter()
-            .zip(&self.slots)
-            .filter(|(_, s)| !matches!(s, Slot::Empty))
-            .map(|(n, s)| (n.as_str(), s))
-    }
-}
-
-impl Globals for Namespace {
-    fn intern(&mut self, name: &str) -> Sym {
-        if let Some(&sym) = self.index.get(name) {
-            return sym;
-        }
-        let sym = Sym(u32::try_from(self.names.len()).expect("fewer than 2^32 names"));
-        self.index.insert(name.to_string(), sym);
-        self.names.push(name.to_string());
-        self.slots.push(Slot::Empty);
-        sym
     }
 }
 
 /// An expression over named variables, compiled once and evaluated many
-/// times with different values (`Engine::compile_expr`).
+/// times with different values ([`Engine::compile_expr`]).
+///
+/// A handle belongs to the engine that made it, until that engine's next
+/// [`Engine::reset`]: evaluating it anywhere else is the error
+/// [`ErrorKind::StaleHandle`]. To use it from other threads, make a
+/// [`Kernel`] of it.
 #[derive(Debug, Clone)]
 pub struct ExprHandle {
-    func: Rc<Function>,
+    func: Arc<Function>,
+    engine: u64,
+    generation: u64,
 }
 
 impl ExprHandle {
-    /// The variables, in the order `eval_handle` takes their values.
+    /// The variables, in the order [`Engine::eval_handle`] takes their
+    /// values.
     pub fn vars(&self) -> &[String] {
         &self.func.params
     }
 
-    /// Does it run through the direct fast path (compiled, and pure: no
-    /// user calls, globals or failure sites)?
+    /// Whether it runs through the direct fast path (compiled, and pure:
+    /// no user calls, no globals, nothing that can fail).
     pub fn is_direct(&self) -> bool {
-        self.func.tier.direct.get() != 0
+        self.func.tier.direct() != 0
     }
 }
 
 /// What one statement did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// An expression statement's value.
     Value(f64),
     /// `name(params) = body`
-    Defined { name: String, params: Vec<String> },
+    Defined {
+        /// The function's name.
+        name: String,
+        /// Its parameters.
+        params: Vec<String>,
+    },
     /// `name = value`
-    Assigned { name: String, value: f64 },
+    Assigned {
+        /// The variable's name.
+        name: String,
+        /// Its new value.
+        value: f64,
+    },
 }
 
-/// What the engine knows about one function's tier (REPL `:funcs`, bench).
+/// What the engine knows about one function's tier (REPL `:funcs`,
+/// `exprjit bench`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct FunctionStats {
+    /// The function's name (`<expr>` for a handle).
     pub name: String,
+    /// Its parameters.
     pub params: Vec<String>,
+    /// Whether it is a native function.
+    pub native: bool,
     /// Calls counted while it ran interpreted (machine code does not count).
     pub interpreted_calls: u64,
     /// Calls that reached it through the runtime stub.
@@ -295,139 +140,164 @@ pub struct FunctionStats {
 
 /// Size, place and cost of a function's machine code.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct CodeStats {
+    /// Where it was placed.
     pub addr: usize,
+    /// Bytes of machine code.
     pub bytes: usize,
+    /// How long compiling and placing it took.
     pub compile_time: std::time::Duration,
+}
+
+/// What an engine's JIT holds ([`Engine::jit_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct JitStats {
+    /// Bytes of live machine code in the engine's region.
+    pub live_bytes: usize,
+    /// The region's high-water mark.
+    pub used_bytes: usize,
+    /// Call sites patched so far.
+    pub patches: u64,
 }
 
 /// The exprjit engine.
 ///
 /// # Threads
 ///
-/// An `Engine` is neither `Send` nor `Sync`: it owns machine code whose call
-/// sites it patches in place, interior-mutable JIT state, and `Rc`s, none of
-/// which may be touched from two threads. The compiler enforces this:
+/// An `Engine` may move to another thread but not be shared between
+/// threads: it patches its machine code in place while it runs, so it is
+/// not `Sync`:
 ///
 /// ```compile_fail
-/// fn needs_send<T: Send>(_: T) {}
-/// needs_send(exprjit::Engine::new());
+/// fn shared<T: Sync>(_: T) {}
+/// shared(exprjit::Engine::new());
 /// ```
 ///
-/// Make one engine per thread instead: engines share nothing (each reserves
-/// its own code region), so engines on different threads run at once
-/// (`tests/threads.rs`).
-#[derive(Debug, Default)]
+/// Make one engine per thread, or make a [`Kernel`] of an expression and
+/// share that: kernels are frozen and evaluate on any number of threads
+/// at once.
+#[derive(Debug)]
 pub struct Engine {
+    /// Unique in the process: handles remember it.
+    id: u64,
+    /// Bumped by [`Engine::reset`]: handles remember it too.
+    generation: u64,
     options: Options,
     ns: Namespace,
-    #[cfg(target_arch = "x86_64")]
     jit: Option<Jit>,
-    /// The stack floor of the engine's thread, measured once: an `Engine`
-    /// never leaves the thread that made it.
-    guard: StackGuard,
-    /// Interpreter value stacks kept between evaluations.
-    stacks: RefCell<Vec<Vec<f64>>>,
-    /// The stack floor machine code checks in every prologue, or
-    /// [`STOPPED`] once an [`Interrupter`] has stopped the evaluation in
-    /// progress: the same check catches both.
-    limit: Arc<AtomicUsize>,
+    stop: Arc<StopState>,
 }
 
-/// The stack limit that stops everything: no stack pointer is above it.
-pub const STOPPED: usize = usize::MAX;
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::with_options(Options::default())
+    }
+}
 
-/// Stops an engine's evaluation in progress from another thread (a Ctrl-C
-/// handler, a watchdog): the evaluation ends with
-/// [`ErrorKind::Interrupted`] at its next call of a user function, in
-/// every tier, and the engine stays usable. Made by
-/// [`Engine::interrupter`]; an interrupt that arrives while nothing runs
-/// is forgotten when the next evaluation starts.
-#[derive(Debug, Clone)]
-pub struct Interrupter(Arc<AtomicUsize>);
-
-impl Interrupter {
-    pub fn interrupt(&self) {
-        self.0.store(STOPPED, Ordering::Relaxed);
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Unpatch every call site so that code patched in a cycle (two
+        // functions calling each other) is not kept alive by itself.
+        self.retire_all();
     }
 }
 
 impl Engine {
+    /// An engine with the default options: tiered, threshold 1000.
     pub fn new() -> Engine {
         Engine::default()
     }
 
+    /// An engine with `options`.
     pub fn with_options(options: Options) -> Engine {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
         Engine {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            generation: 0,
             options,
-            ..Engine::default()
+            ns: Namespace::default(),
+            jit: None,
+            stop: Arc::default(),
         }
     }
 
+    /// The options in force.
     pub fn options(&self) -> &Options {
         &self.options
     }
 
     /// A handle that stops this engine's evaluation in progress; it may be
-    /// sent to and used from any thread.
+    /// sent to and used from any thread. A stop that arrives while nothing
+    /// runs is forgotten when the next evaluation starts.
     pub fn interrupter(&self) -> Interrupter {
-        Interrupter(Arc::clone(&self.limit))
+        Interrupter(self.stop.clone())
     }
 
-    /// Changes the mode or threshold; code compiled so far stays.
+    /// Changes the options; code compiled so far stays. `registers` and
+    /// `code_memory` cannot change once the engine has made its JIT (make
+    /// a new engine instead): asking is an error, and nothing changes.
     pub fn set_options(&mut self, options: Options) -> Result<(), Error> {
-        self.options = options;
-        #[cfg(target_arch = "x86_64")]
-        if let Some(jit) = &self.jit {
-            jit.set_trace(self.options.trace);
-        }
-        self.prepare()
-    }
-
-    /// The JIT, if this engine has made one.
-    #[cfg(target_arch = "x86_64")]
-    pub fn jit(&self) -> Option<&Jit> {
-        self.jit.as_ref()
-    }
-
-    /// Makes the JIT unless there is one already.
-    #[cfg(target_arch = "x86_64")]
-    fn make_jit(&mut self) -> Result<(), Error> {
-        if self.jit.is_none() {
-            let o = &self.options;
-            self.jit = Some(Jit::with_config(o.trace, o.registers, o.code_memory)?);
-        }
-        Ok(())
-    }
-
-    /// Makes the JIT when the mode needs one.
-    fn prepare(&mut self) -> Result<(), Error> {
-        #[cfg(target_arch = "x86_64")]
-        if self.options.mode != Mode::Interp {
-            self.make_jit()?;
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        if self.options.mode == Mode::Jit {
-            return Err(ErrorKind::Unsupported(
-                "--mode jit needs an x86-64 processor; use --mode interp".into(),
+        if self.jit.is_some()
+            && (jit::registers(options.registers) != jit::registers(self.options.registers)
+                || options.code_memory != self.options.code_memory)
+        {
+            return Err(ErrorKind::Input(
+                "registers and code memory are fixed once the engine has compiled code".into(),
             )
             .into());
         }
+        let old = std::mem::replace(&mut self.options, options);
+        if let Err(e) = self.prepare() {
+            self.options = old;
+            return Err(e);
+        }
+        if let Some(jit) = &self.jit {
+            jit.set_trace(self.options.trace);
+        }
         Ok(())
     }
 
-    /// Binds a global, first retiring the machine code of the function it
-    /// was bound to (its patched call sites go back to the stub).
-    fn bind(&mut self, sym: Sym, slot: Slot) {
-        #[cfg(target_arch = "x86_64")]
-        if let (Slot::Func(old), Some(jit)) = (self.ns.slot(sym), &self.jit) {
-            jit.invalidate(old);
+    /// Makes the JIT unless there is one already.
+    fn make_jit(&mut self) -> Result<&Jit, Error> {
+        if self.jit.is_none() {
+            let o = &self.options;
+            self.jit = Some(Jit::new(o.trace, o.registers, o.code_memory)?);
         }
-        self.ns.bind(sym, slot);
+        self.jit
+            .as_ref()
+            .ok_or_else(|| ErrorKind::Internal("no JIT".into()).into())
     }
 
-    pub fn namespace(&self) -> &Namespace {
-        &self.ns
+    /// Makes the JIT when the mode needs one. Off x86-64, `Mode::Jit` is
+    /// refused and tiered mode interprets.
+    fn prepare(&mut self) -> Result<(), Error> {
+        match self.options.mode {
+            Mode::Interp => Ok(()),
+            Mode::Jit => self.make_jit().map(|_| ()),
+            Mode::Tiered if jit::available().is_err() => Ok(()),
+            Mode::Tiered => self.make_jit().map(|_| ()),
+        }
+    }
+
+    /// Binds a global; the machine code of the function it was bound to is
+    /// retired first (its patched call sites go back to the stub).
+    fn bind(&mut self, sym: Sym, slot: Slot) {
+        let old = self.ns.bind(sym, slot);
+        if let (Slot::Func(f), Some(jit)) = (&old, &self.jit) {
+            jit.invalidate(f);
+        }
+    }
+
+    /// Retires the machine code of every bound function.
+    fn retire_all(&mut self) {
+        let Some(jit) = &self.jit else { return };
+        for (_, _, slot) in self.ns.bindings() {
+            if let Slot::Func(f) = slot {
+                jit.invalidate(f);
+            }
+        }
     }
 
     /// Runs a whole program: parsed first (a syntax error runs nothing),
@@ -442,11 +312,23 @@ impl Engine {
         })
     }
 
-    /// Like `run`, but reports what every statement did (the REPL
-    /// confirms definitions).
+    /// Like [`Engine::run`], but reports what every statement did (the
+    /// REPL confirms definitions). A stop from the [`Interrupter`] at any
+    /// moment of the run — while parsing, between statements, inside one —
+    /// ends it with [`ErrorKind::Interrupted`].
     pub fn run_each(
         &mut self,
         source: Arc<Source>,
+        out: &mut dyn FnMut(Outcome),
+    ) -> Result<(), Error> {
+        let epoch = self.stop.epoch();
+        with_eval_stack(|| self.run_statements(source, epoch, out))
+    }
+
+    fn run_statements(
+        &mut self,
+        source: Arc<Source>,
+        epoch: u64,
         out: &mut dyn FnMut(Outcome),
     ) -> Result<(), Error> {
         if u32::try_from(source.text.len()).is_err() {
@@ -455,52 +337,75 @@ impl Engine {
         let stmts = syntax::parse_program(&source.text).map_err(|e| e.in_source(&source))?;
         self.prepare()?;
         for stmt in &stmts {
-            let result = self.statement(stmt, &source);
-            self.sweep();
-            out(result?);
+            if self.stop.epoch() != epoch {
+                return Err(ErrorKind::Interrupted.into());
+            }
+            let outcome = self
+                .statement(stmt, &source, epoch)
+                .map_err(|e| e.in_source(&source))?;
+            out(outcome);
         }
         Ok(())
     }
 
-    /// Forgets every definition; the options stay.
+    /// Forgets every definition (native functions stay); the options stay.
+    /// Handles made before are stale from now on.
     pub fn reset(&mut self) {
-        *self = Engine::with_options(self.options.clone());
+        self.retire_all();
+        let natives: Vec<(String, Slot)> = self
+            .ns
+            .bindings()
+            .filter(|(_, _, s)| matches!(s, Slot::Func(f) if f.native().is_some()))
+            .map(|(_, n, s)| (n.to_string(), s.clone()))
+            .collect();
+        self.ns = Namespace::default();
+        for (name, slot) in natives {
+            let sym = self.ns.intern(&name);
+            self.ns.bind(sym, slot);
+        }
+        self.generation += 1;
     }
 
     /// The syntax tree of an expression as parsed (fully parenthesised)
     /// and its lowered form, for `:ast`.
     pub fn explain(&mut self, text: &str) -> Result<(String, String), Error> {
-        let source = Source::new("<ast>", text);
-        let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
-        let node = lower::lower(&expr, &[], &mut self.ns).map_err(|e| e.in_source(&source))?;
-        let name = |sym: Sym| self.ns.name(sym).to_string();
-        let named = lower::Named {
-            node: &node,
-            name: &name,
-        };
-        Ok((expr.to_string(), named.to_string()))
+        with_eval_stack(|| {
+            let source = Source::new("<ast>", text);
+            let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
+            let node = lower::lower(&expr, &[], &mut self.ns).map_err(|e| e.in_source(&source))?;
+            let name = |sym: Sym| self.ns.name(sym).to_string();
+            let named = lower::Named {
+                node: &node,
+                name: &name,
+            };
+            Ok((expr.to_string(), named.to_string()))
+        })
     }
 
     /// Runs `text` and returns the values of its expression statements.
+    ///
+    /// ```
+    /// let mut engine = exprjit::Engine::new();
+    /// assert_eq!(engine.eval("f(x) = x^2; f(3); 1 + 1")?, [9.0, 2.0]);
+    /// # Ok::<(), exprjit::Error>(())
+    /// ```
     pub fn eval(&mut self, text: &str) -> Result<Vec<f64>, Error> {
         let mut values = Vec::new();
         self.run(Source::new("<eval>", text), &mut |x| values.push(x))?;
         Ok(values)
     }
 
-    fn statement(&mut self, stmt: &Stmt, source: &Arc<Source>) -> Result<Outcome, Error> {
-        // Every error of the statement, however it leaves, gets the
-        // statement's source (unless it came from a function's own).
-        self.statement_inner(stmt, source)
-            .map_err(|e| e.in_source(source))
-    }
-
-    fn statement_inner(&mut self, stmt: &Stmt, source: &Arc<Source>) -> Result<Outcome, Error> {
+    fn statement(
+        &mut self,
+        stmt: &Stmt,
+        source: &Arc<Source>,
+        epoch: u64,
+    ) -> Result<Outcome, Error> {
         match stmt {
             Stmt::Expr(e) => {
                 let body = lower::lower(e, &[], &mut self.ns)?;
-                let f = Function::new("<expr>", Vec::new(), body, source.clone(), None);
-                self.invoke(&f, &[]).map(Outcome::Value)
+                let f = Function::new("<expr>", Vec::new(), body, source.clone(), None, false)?;
+                self.invoke(&f, &[], epoch).map(Outcome::Value)
             }
             Stmt::Assign {
                 name,
@@ -509,8 +414,8 @@ impl Engine {
             } => {
                 let sym = self.bindable(name, *name_span)?;
                 let body = lower::lower(value, &[], &mut self.ns)?;
-                let f = Function::new(name.clone(), Vec::new(), body, source.clone(), None);
-                let x = self.invoke(&f, &[])?;
+                let f = Function::new(name.clone(), Vec::new(), body, source.clone(), None, false)?;
+                let x = self.invoke(&f, &[], epoch)?;
                 self.bind(sym, Slot::Var(x));
                 Ok(Outcome::Assigned {
                     name: name.clone(),
@@ -528,13 +433,12 @@ impl Engine {
                     return Err(Error::at(
                         ErrorKind::TooManyParameters(params.len(), MAX_PARAMS),
                         params[MAX_PARAMS].1,
-                    )
-                    .in_source(source));
+                    ));
                 }
-                for (i, (p, span)) in params.iter().enumerate() {
-                    if params[..i].iter().any(|(q, _)| q == p) {
-                        return Err(Error::at(ErrorKind::DuplicateParameter(p.clone()), *span)
-                            .in_source(source));
+                let mut seen = HashSet::new();
+                for (p, span) in params {
+                    if !seen.insert(p.as_str()) {
+                        return Err(Error::at(ErrorKind::DuplicateParameter(p.clone()), *span));
                     }
                 }
                 let params: Vec<String> = params.iter().map(|(p, _)| p.clone()).collect();
@@ -545,7 +449,8 @@ impl Engine {
                     body,
                     source.clone(),
                     Some(sym),
-                );
+                    false,
+                )?;
                 self.bind(sym, Slot::Func(f));
                 Ok(Outcome::Defined {
                     name: name.clone(),
@@ -555,99 +460,231 @@ impl Engine {
         }
     }
 
-    /// The slot for a name a statement binds; built-ins cannot be rebound.
+    /// The slot for a name a program (or `set_var`) binds: built-ins and
+    /// natives cannot be rebound.
     fn bindable(&mut self, name: &str, span: Span) -> Result<Sym, Error> {
-        if crate::builtins::lookup(name).is_some() {
-            return Err(Error::at(
-                ErrorKind::BuiltinRedefined(name.to_string()),
-                span,
-            ));
+        let at = |kind| match span {
+            Span { start: 0, end: 0 } => Error::from(kind),
+            _ => Error::at(kind, span),
+        };
+        if crate::builtins::is_builtin(name) {
+            return Err(at(ErrorKind::BuiltinRedefined(name.to_string())));
         }
-        Ok(self.ns.intern(name))
+        let sym = self.ns.intern(name);
+        if matches!(self.ns.slot(sym), Slot::Func(f) if f.native().is_some()) {
+            return Err(at(ErrorKind::NativeRedefined(name.to_string())));
+        }
+        Ok(sym)
     }
 
-    /// Runs `f` with `args` in the tier it runs in now.
-    fn invoke(&self, f: &Rc<Function>, args: &[f64]) -> Result<f64, Error> {
-        let rt = self.runtime();
-        rt.call(f, args)
-    }
-
-    /// What an evaluation borrows from the engine.
-    fn runtime(&self) -> Runtime<'_> {
-        // A new evaluation: an interrupt meant for an earlier one is void.
-        self.limit.store(self.guard.floor(), Ordering::Relaxed);
-        Runtime {
+    /// Runs `f` with `args` in the tier it runs in now (on a stack big
+    /// enough: callers run on [`with_eval_stack`]).
+    fn invoke(&self, f: &Arc<Function>, args: &[f64], epoch: u64) -> Result<f64, Error> {
+        let rt = Runtime {
             ns: &self.ns,
-            options: &self.options,
-            #[cfg(target_arch = "x86_64")]
-            jit: self.jit.as_ref(),
-            guard: self.guard,
+            machine: self.jit.as_ref().map(|j| j as &dyn Machine),
+            interpret: interp::run,
+            guard: StackGuard::here(),
+            stop: &self.stop,
+            epoch,
             hot_at: self.hot_at(),
-            depth: Cell::new(0),
-            stacks: &self.stacks,
-            limit: &self.limit,
-        }
+            pending: Default::default(),
+        };
+        rt.call(f, args, BUDGET)
     }
 
     fn hot_at(&self) -> u64 {
         match self.options.mode {
+            _ if self.jit.is_none() => u64::MAX,
             Mode::Interp => u64::MAX,
             Mode::Jit => 1,
             Mode::Tiered => u64::from(self.options.threshold.max(1)),
         }
     }
 
-    /// Frees machine code nothing can run any more.
-    fn sweep(&self) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(jit) = &self.jit {
-            jit.sweep();
+    /// Binds the global variable `name` to `value`. `name` must be an
+    /// identifier, and not a built-in's or a native function's.
+    pub fn set_var(&mut self, name: &str, value: f64) -> Result<(), Error> {
+        if !is_identifier(name) {
+            return Err(ErrorKind::InvalidName(name.to_string()).into());
         }
+        let sym = self.bindable(name, Span::default())?;
+        self.bind(sym, Slot::Var(value));
+        Ok(())
+    }
+
+    /// Defines (or defines again) the native function `name`: a Rust
+    /// closure of 0 to 4 `f64` arguments that programs call by name in
+    /// every tier, like a built-in, and that kernels take along. Programs
+    /// and [`Engine::set_var`] cannot rebind the name; [`Engine::reset`]
+    /// keeps it. A panic inside the closure becomes an error of the
+    /// evaluation ([`ErrorKind::NativePanic`]).
+    ///
+    /// ```
+    /// let mut engine = exprjit::Engine::new();
+    /// engine.define_native("gauss", |x: f64| (-x * x).exp())?;
+    /// engine.define_native("lerp2", |a: f64, b: f64| 0.5 * (a + b))?;
+    /// assert_eq!(engine.eval("gauss(0) + lerp2(2, 4)")?, [4.0]);
+    /// # Ok::<(), exprjit::Error>(())
+    /// ```
+    pub fn define_native<Args, F: NativeFn<Args>>(&mut self, name: &str, f: F) -> Result<(), Error> {
+        if !is_identifier(name) {
+            return Err(ErrorKind::InvalidName(name.to_string()).into());
+        }
+        if crate::builtins::is_builtin(name) {
+            return Err(ErrorKind::BuiltinRedefined(name.to_string()).into());
+        }
+        let native = Arc::new(Native::new(name, f));
+        let params: Vec<String> = (0..native.arity).map(|i| format!("${i}")).collect();
+        let sym = self.ns.intern(name);
+        let func = Function::new(
+            name,
+            params,
+            Node::Native(native),
+            Source::new("<native>", ""),
+            Some(sym),
+            false,
+        )?;
+        self.bind(sym, Slot::Func(func));
+        Ok(())
+    }
+
+    /// Calls the user (or native) function `name` from Rust.
+    pub fn call(&mut self, name: &str, args: &[f64]) -> Result<f64, Error> {
+        self.prepare()?;
+        let epoch = self.stop.epoch();
+        let Some(sym) = self.ns.lookup(name) else {
+            return Err(ErrorKind::UnknownFunction(name.into()).into());
+        };
+        let f = runtime::resolve(&self.ns, sym, args.len())?.clone();
+        with_eval_stack(|| self.invoke(&f, args, epoch))
+    }
+
+    /// Compiles `text`, an expression over the variables `vars`, into a
+    /// handle that [`Engine::eval_handle`] evaluates with values for them.
+    /// Names in `text` that are not variables are built-ins or globals,
+    /// read when it is evaluated.
+    pub fn compile_expr(&mut self, text: &str, vars: &[&str]) -> Result<ExprHandle, Error> {
+        with_eval_stack(|| {
+            let source = Source::new("<expr>", text);
+            let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
+            let mut seen = HashSet::with_capacity(vars.len());
+            for v in vars {
+                if !seen.insert(*v) {
+                    return Err(ErrorKind::DuplicateParameter(v.to_string()).into());
+                }
+            }
+            let params: Vec<String> = vars.iter().map(|v| v.to_string()).collect();
+            let body =
+                lower::lower(&expr, &params, &mut self.ns).map_err(|e| e.in_source(&source))?;
+            self.prepare()?;
+            let func = Function::new("<expr>", params, body, source, None, true)?;
+            Ok(ExprHandle {
+                func,
+                engine: self.id,
+                generation: self.generation,
+            })
+        })
+    }
+
+    /// Is `handle` this engine's, made since its last reset?
+    fn owns(&self, handle: &ExprHandle) -> Result<(), Error> {
+        if handle.engine == self.id && handle.generation == self.generation {
+            Ok(())
+        } else {
+            Err(ErrorKind::StaleHandle.into())
+        }
+    }
+
+    /// Evaluates a compiled expression with one value per variable.
+    ///
+    /// Inlined into the caller so that the fast path of a hot pure handle
+    /// is two compares, a length check and one indirect call; everything
+    /// else is out of line.
+    #[inline]
+    pub fn eval_handle(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
+        if handle.engine == self.id && handle.generation == self.generation {
+            if let Some(v) = jit::run_direct(&handle.func, values) {
+                return Ok(v);
+            }
+        }
+        self.eval_handle_slow(handle, values)
+    }
+
+    #[inline(never)]
+    fn eval_handle_slow(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
+        self.owns(handle)?;
+        if values.len() != handle.func.arity() {
+            return Err(ErrorKind::Arity {
+                name: "expression".into(),
+                expected: handle.func.arity(),
+                got: values.len(),
+            }
+            .into());
+        }
+        let epoch = self.stop.epoch();
+        with_eval_stack(|| self.invoke(&handle.func, values, epoch))
+    }
+
+    /// A [`Kernel`] of `handle`: the expression frozen with everything it
+    /// can reach as it is now, compiled in this engine's mode, usable on
+    /// any thread and after the engine is gone.
+    pub fn kernel(&self, handle: &ExprHandle) -> Result<Kernel, Error> {
+        self.owns(handle)?;
+        Kernel::new(
+            &self.ns,
+            &handle.func,
+            self.options.mode,
+            self.options.registers,
+        )
     }
 
     /// The machine code of every user function (compiling those that are
     /// still interpreted), as `exprjit asm` prints it; `only` restricts it
-    /// to one name.
+    /// to one name. (With the `asm` feature, on by default.)
+    #[cfg(feature = "asm")]
     pub fn asm_listing(&mut self, only: Option<&str>) -> Result<String, Error> {
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = only;
-            Err(ErrorKind::Unsupported("machine code needs an x86-64 processor".into()).into())
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            self.make_jit()?;
-            let funcs: Vec<Rc<Function>> = self
-                .ns
-                .bindings()
-                .filter(|(name, _)| only.is_none_or(|o| o == *name))
-                .filter_map(|(_, slot)| match slot {
-                    Slot::Func(f) => Some(f.clone()),
-                    _ => None,
-                })
-                .collect();
-            if let Some(name) = only {
-                if funcs.is_empty() {
-                    return Err(ErrorKind::UnknownFunction(name.to_string()).into());
-                }
+        self.make_jit()?;
+        let funcs: Vec<Arc<Function>> = self
+            .ns
+            .bindings()
+            .filter(|(_, name, _)| only.is_none_or(|o| o == *name))
+            .filter_map(|(_, _, slot)| match slot {
+                Slot::Func(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        if let Some(name) = only {
+            if funcs.is_empty() {
+                return Err(ErrorKind::UnknownFunction(name.to_string()).into());
             }
-            let rt = self.runtime();
-            let jit = rt.jit();
-            let mut out = String::new();
+        }
+        let epoch = self.stop.epoch();
+        let Some(jit) = &self.jit else {
+            return Err(ErrorKind::Internal("no JIT".into()).into());
+        };
+        let rt = Runtime {
+            ns: &self.ns,
+            machine: Some(jit),
+            interpret: interp::run,
+            guard: StackGuard::here(),
+            stop: &self.stop,
+            epoch,
+            hot_at: 1,
+            pending: Default::default(),
+        };
+        let mut out = String::new();
+        with_eval_stack(|| {
             for f in &funcs {
-                let was_compiled = f.tier.entry.get() != 0;
+                let was_compiled = f.tier.entry() != 0;
                 if let Err(why) = jit.ensure_compiled(&rt, f) {
-                    out.push_str(&format!(
-                        "{}/{}: no machine code ({why})\n\n",
-                        f.name,
-                        f.arity()
-                    ));
+                    out.push_str(&format!("{}: no machine code ({why})\n\n", f.describe()));
                     continue;
                 }
                 let info = jit.code_info(f);
                 let (addr, bytes) = info.map_or((0, 0), |i| (i.addr, i.bytes));
                 let how = if was_compiled {
-                    let n = f.tier.calls.get();
+                    let n = f.tier.calls();
                     format!("compiled after {n} call{}", if n == 1 { "" } else { "s" })
                 } else {
                     "compiled for this listing; it had run interpreted".to_string()
@@ -661,37 +698,16 @@ impl Engine {
                 out.push_str(&jit.listing(f, &name_of).unwrap_or_default());
                 out.push('\n');
             }
-            Ok(out)
-        }
+        });
+        Ok(out)
     }
 
-    /// Drops the machine code of the function `name` (sending its patched
-    /// call sites back to the stub) and compiles it again; returns the
-    /// compile time. For benchmarks of code generation, placement and
-    /// linkage.
-    #[cfg(target_arch = "x86_64")]
-    pub fn recompile(&mut self, name: &str) -> Result<std::time::Duration, Error> {
-        self.make_jit()?;
-        let f = match self.ns.lookup(name).map(|s| self.ns.slot(s)) {
-            Some(Slot::Func(f)) => f.clone(),
-            _ => return Err(ErrorKind::UnknownFunction(name.into()).into()),
-        };
-        let rt = self.runtime();
-        let jit = rt.jit();
-        jit.invalidate(&f);
-        jit.ensure_compiled(&rt, &f)
-            .map_err(|why| Error::from(ErrorKind::Unsupported(why)))?;
-        Ok(jit
-            .code_info(&f)
-            .map(|c| c.compile_time)
-            .unwrap_or_default())
-    }
-
-    /// Statistics for every user function, in order of definition.
+    /// Statistics for every user and native function, in order of
+    /// definition.
     pub fn function_stats(&self) -> Vec<FunctionStats> {
         self.ns
             .bindings()
-            .filter_map(|(_, slot)| match slot {
+            .filter_map(|(_, _, slot)| match slot {
                 Slot::Func(f) => Some(self.stats_of(f)),
                 _ => None,
             })
@@ -704,7 +720,6 @@ impl Engine {
     }
 
     fn stats_of(&self, f: &Function) -> FunctionStats {
-        #[cfg(target_arch = "x86_64")]
         let code = self
             .jit
             .as_ref()
@@ -714,96 +729,102 @@ impl Engine {
                 bytes: c.bytes,
                 compile_time: c.compile_time,
             });
-        #[cfg(not(target_arch = "x86_64"))]
-        let code = None;
         FunctionStats {
             name: f.name.clone(),
             params: f.params.clone(),
-            interpreted_calls: f.tier.calls.get(),
-            stub_entries: f.tier.stub_entries.get(),
+            native: f.native().is_some(),
+            interpreted_calls: f.tier.calls(),
+            stub_entries: f.tier.stub_entries(),
             code,
         }
     }
 
     /// What the JIT has done (compilations, patches, invalidations), most
-    /// recent last; `--trace-jit` prints the same events.
-    #[cfg(target_arch = "x86_64")]
-    pub fn jit_events(&self) -> Vec<crate::jit::JitEvent> {
+    /// recent last (up to 4096); `--trace-jit` prints the same events.
+    pub fn jit_events(&self) -> Vec<JitEvent> {
         self.jit.as_ref().map(|j| j.events()).unwrap_or_default()
     }
 
-    /// Binds the global variable `name` to `value`.
-    pub fn set_var(&mut self, name: &str, value: f64) -> Result<(), Error> {
-        let sym = self.bindable(name, Span::default())?;
-        self.bind(sym, Slot::Var(value));
-        Ok(())
+    /// The JIT's code memory and patches; `None` before it is made.
+    pub fn jit_stats(&self) -> Option<JitStats> {
+        self.jit.as_ref().map(|j| {
+            let (live_bytes, used_bytes) = j.memory_use();
+            JitStats {
+                live_bytes,
+                used_bytes,
+                patches: j.patch_count(),
+            }
+        })
     }
 
-    /// Calls the user function `name` from Rust.
-    pub fn call(&mut self, name: &str, args: &[f64]) -> Result<f64, Error> {
-        self.prepare()?;
+    /// Every global variable with its value, in order of first mention.
+    pub fn variables(&self) -> Vec<(String, f64)> {
+        self.ns
+            .bindings()
+            .filter_map(|(_, n, s)| match s {
+                Slot::Var(x) => Some((n.to_string(), *x)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// For tests and benchmarks of the JIT (see `internals`).
+    pub(crate) fn parts(&self) -> (&Namespace, Option<&Jit>) {
+        (&self.ns, self.jit.as_ref())
+    }
+
+    /// Drops the machine code of the function `name` (sending its patched
+    /// call sites back to the stub) and compiles it again; returns the
+    /// compile time. For benchmarks of code generation and linkage.
+    pub(crate) fn recompile(&mut self, name: &str) -> Result<std::time::Duration, Error> {
+        self.make_jit()?;
         let f = match self.ns.lookup(name).map(|s| self.ns.slot(s)) {
             Some(Slot::Func(f)) => f.clone(),
-            Some(Slot::Var(_)) => return Err(ErrorKind::CallingVariable(name.into()).into()),
             _ => return Err(ErrorKind::UnknownFunction(name.into()).into()),
         };
-        if f.arity() != args.len() {
-            return Err(ErrorKind::Arity {
-                name: name.into(),
-                expected: f.arity(),
-                got: args.len(),
-            }
-            .into());
-        }
-        self.invoke(&f, args)
+        let Some(jit) = &self.jit else {
+            return Err(ErrorKind::Internal("no JIT".into()).into());
+        };
+        jit.invalidate(&f);
+        let rt = Runtime {
+            ns: &self.ns,
+            machine: Some(jit),
+            interpret: interp::run,
+            guard: StackGuard::here(),
+            stop: &self.stop,
+            epoch: self.stop.epoch(),
+            hot_at: 1,
+            pending: Default::default(),
+        };
+        jit.ensure_compiled(&rt, &f)
+            .map_err(|why| Error::from(ErrorKind::CodeMemory(why)))?;
+        Ok(jit
+            .code_info(&f)
+            .map(|c| c.compile_time)
+            .unwrap_or_default())
     }
+}
 
-    /// Compiles `text`, an expression over the variables `vars`, into a
-    /// handle that `eval_handle` evaluates with values for them.
-    pub fn compile_expr(&mut self, text: &str, vars: &[&str]) -> Result<ExprHandle, Error> {
-        let source = Source::new("<expr>", text);
-        let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
-        let params: Vec<String> = vars.iter().map(|v| v.to_string()).collect();
-        for (i, p) in params.iter().enumerate() {
-            if params[..i].contains(p) {
-                return Err(ErrorKind::DuplicateParameter(p.clone()).into());
-            }
-        }
-        let body = lower::lower(&expr, &params, &mut self.ns).map_err(|e| e.in_source(&source))?;
-        self.prepare()?;
-        self.sweep();
-        let func = Function::new("<expr>", params, body, source, None);
-        func.tier.handle.set(true);
-        Ok(ExprHandle { func })
-    }
+/// `[A-Za-z_][A-Za-z0-9_]*`, the identifiers of the language.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
 
-    /// Evaluates a compiled expression with one value per variable.
-    ///
-    /// Inlined into the caller so that the fast path of a hot pure handle
-    /// is a length check, one load and one indirect call; everything else
-    /// is out of line.
-    #[inline]
-    pub fn eval_handle(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let direct = handle.func.tier.direct.get();
-            if direct != 0 && values.len() == handle.func.arity() {
-                return Ok(crate::jit::entry::call_direct(direct, values));
-            }
-        }
-        self.eval_handle_slow(handle, values)
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    #[inline(never)]
-    fn eval_handle_slow(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
-        if values.len() != handle.func.arity() {
-            return Err(ErrorKind::Arity {
-                name: "expression".into(),
-                expected: handle.func.arity(),
-                got: values.len(),
-            }
-            .into());
+    #[test]
+    fn identifiers_are_the_languages() {
+        for ok in ["x", "_", "a1", "_B_2"] {
+            assert!(is_identifier(ok), "{ok}");
         }
-        self.invoke(&handle.func, values)
+        for bad in ["", "1abc", "a b", "é", "x-y"] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
     }
 }

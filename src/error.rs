@@ -15,12 +15,15 @@ use codespan_reporting::term;
 /// A byte range in a [`Source`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {
+    /// The first byte.
     pub start: u32,
+    /// One past the last byte.
     pub end: u32,
 }
 
 impl Span {
-    /// Offsets beyond 4 GiB are clamped; such sources are refused earlier.
+    /// The bytes `start..end`. Offsets beyond 4 GiB are clamped; such
+    /// sources are refused earlier.
     pub fn new(start: usize, end: usize) -> Span {
         let clamp = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
         Span {
@@ -29,6 +32,7 @@ impl Span {
         }
     }
 
+    /// As a range of byte offsets.
     pub fn range(self) -> Range<usize> {
         self.start as usize..self.end as usize
     }
@@ -37,11 +41,14 @@ impl Span {
 /// A named program text that spans point into.
 #[derive(Debug)]
 pub struct Source {
+    /// What error messages call it (a file name, `<eval>`, `<repl:3>`).
     pub name: String,
+    /// The text itself.
     pub text: String,
 }
 
 impl Source {
+    /// A source called `name` holding `text`.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Source> {
         Arc::new(Source {
             name: name.into(),
@@ -69,66 +76,135 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Everything that can go wrong, each with the message a user sees.
+///
+/// New kinds may be added in later versions, so a `match` on it needs a
+/// wildcard arm.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ErrorKind {
+    /// A character that starts no token.
     #[error("unexpected character {0:?}")]
     UnexpectedChar(char),
+    /// A token where the grammar allows none of its kind.
     #[error("unexpected {0}")]
     UnexpectedToken(String),
+    /// Something other than an expression where one must start.
     #[error("expected expression, found {0}")]
     ExpectedExpression(String),
+    /// The text ended in the middle of a statement.
     #[error("unexpected end of input")]
     UnexpectedEof,
+    /// Parentheses or operators nested deeper than the limit.
     #[error("expressions nested too deeply (more than {0} levels)")]
     NestingTooDeep(u32),
+    /// `=` after something that is neither a name nor a function head.
     #[error("cannot assign to this expression (expected a name or a function head like 'f(x)')")]
     BadAssignTarget,
+    /// A parameter in a function head that is not a plain name.
     #[error("parameter must be a name")]
     BadParameter,
+    /// A name given twice as a parameter (or as a variable of a handle).
     #[error("duplicate parameter '{}'", shorten(.0))]
     DuplicateParameter(String),
     /// A definition with more parameters than the limit (the second field).
     #[error("too many parameters: {0} (at most {1})")]
     TooManyParameters(usize, usize),
+    /// An attempt to bind the name of a built-in constant or function.
     #[error("cannot redefine built-in '{0}'")]
     BuiltinRedefined(String),
+    /// An attempt by a program (or `set_var`) to bind the name of a
+    /// native function, which only the host may define.
+    #[error("cannot redefine native function '{}' (only the host program can)", shorten(.0))]
+    NativeRedefined(String),
+    /// A name that is not an identifier where one is needed (`set_var`,
+    /// `define_native`, a handle's variables).
+    #[error("'{}' is not a valid name (letters, digits and '_', not starting with a digit)", shorten(.0))]
+    InvalidName(String),
+    /// A name read as a variable that is bound to nothing.
     #[error("undefined variable '{}'", shorten(.0))]
     UndefinedVariable(String),
+    /// A call of a name that is bound to nothing.
     #[error("unknown function '{}'", shorten(.0))]
     UnknownFunction(String),
+    /// A call of a name bound to a variable.
     #[error("'{}' is a variable, not a function", shorten(.0))]
     CallingVariable(String),
+    /// A function's name used as a value.
     #[error("'{}' is a function; call it with arguments", shorten(.0))]
     FunctionAsValue(String),
+    /// A call with the wrong number of arguments.
     #[error("{} expects {expected} argument{}, got {got}", shorten(.name), plural(*.expected))]
     Arity {
+        /// The function called.
         name: String,
+        /// How many arguments it takes.
         expected: usize,
+        /// How many it was given.
         got: usize,
     },
+    /// Recursion beyond the stack budget every tier applies alike.
     #[error("recursion too deep")]
     RecursionTooDeep,
     /// The evaluation was stopped from outside ([`crate::Interrupter`]).
     #[error("interrupted")]
     Interrupted,
+    /// A native function panicked; the panic did not unwind any further.
+    #[error("native function '{}' panicked: {message}", shorten(.name))]
+    NativePanic {
+        /// The native function.
+        name: String,
+        /// The panic's message, when it had one.
+        message: String,
+    },
+    /// An [`crate::ExprHandle`] used with an engine that did not make it,
+    /// or after [`crate::Engine::reset`].
+    #[error("stale expression handle: it belongs to another engine, or to this one before reset")]
+    StaleHandle,
+    /// A kernel, or `eval_batch`, given columns of the wrong shape.
+    #[error("{0}")]
+    BatchShape(String),
+    /// Machine code could not be placed (the code region is full, or the
+    /// operating system refused memory).
+    #[error("code memory: {0}")]
+    CodeMemory(String),
+    /// Machine code was asked for on a processor exprjit cannot generate
+    /// it for.
+    #[error("{0}")]
+    NoJit(String),
+    /// The processor lacks what exprjit needs to run at all (x86-64-v3:
+    /// AVX2 and FMA).
+    #[error("{0}")]
+    UnsupportedCpu(String),
+    /// Input that cannot be read or is too large.
     #[error("{0}")]
     Input(String),
-    #[error("{0}")]
-    Unsupported(String),
+    /// A broken invariant inside exprjit: a bug, reported instead of a crash.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// An error with its position, if it has one.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Error {
+    /// What went wrong.
     pub kind: ErrorKind,
+    /// Where, in [`Error::source`]'s text.
     pub span: Option<Span>,
+    /// The text the span points into.
     pub source: Option<Arc<Source>>,
+    /// For [`crate::Kernel::eval_batch`]: the lowest row that failed
+    /// (0-based).
+    pub row: Option<usize>,
 }
 
 impl std::error::Error for Error {}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(row) = self.row {
+            write!(f, "row {row}: ")?;
+        }
         fmt::Display::fmt(&self.kind, f)
     }
 }
@@ -139,17 +215,27 @@ impl From<ErrorKind> for Error {
             kind,
             span: None,
             source: None,
+            row: None,
         }
     }
 }
 
 impl Error {
+    /// `kind` at `span` (of a source attached later, see
+    /// [`Error::in_source`]).
     pub fn at(kind: ErrorKind, span: Span) -> Error {
         Error {
             kind,
             span: Some(span),
             source: None,
+            row: None,
         }
+    }
+
+    /// The same error, found in row `row` of a batch.
+    pub fn in_row(mut self, row: usize) -> Error {
+        self.row = Some(row);
+        self
     }
 
     /// Attaches `source` unless an inner frame already did.
@@ -169,14 +255,14 @@ impl Error {
     pub fn render_styled(&self, color: bool) -> String {
         let (Some(span), Some(source)) = (self.span, &self.source) else {
             if color {
-                return format!("\x1b[1;31merror\x1b[0m\x1b[1m: {}\x1b[0m\n", self.kind);
+                return format!("\x1b[1;31merror\x1b[0m\x1b[1m: {self}\x1b[0m\n");
             }
-            return format!("error: {}\n", self.kind);
+            return format!("error: {self}\n");
         };
         let excerpt = Excerpt::around(source, span);
         let label = Label::primary((), excerpt.local(span));
         let diagnostic = Diagnostic::error()
-            .with_message(self.kind.to_string())
+            .with_message(self.to_string())
             .with_labels(vec![label]);
         let config = term::Config::default();
         if color {

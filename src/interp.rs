@@ -1,177 +1,468 @@
 //! The tree-walking interpreter: the reference meaning of every program.
 //!
-//! It walks the lowered [`Node`]s. Arguments of user calls live on one
-//! growable value stack (a frame is a base index into it), so a call costs
-//! no allocation and no name lookup: globals are an index into the slot
-//! table, parameters an index into the frame.
+//! It walks the lowered [`Node`]s without recursing on the Rust stack: work
+//! still to be done after an operand is evaluated is a [`Task`] on a heap
+//! stack, and values (operands waiting for their operator, and every
+//! frame's arguments) live on a value stack. A user call pushes a
+//! [`Frame`] and walks on into the callee's body; returning pops it. So
+//! however deeply a program nests or recurses, the interpreter's own stack
+//! use is constant: what it keeps is bounded by the budget every call is
+//! charged ([`crate::analysis`]), exactly as machine code's frames are,
+//! and both tiers run out at the same call.
+//!
+//! Constants and parameters are used in place wherever they are operands,
+//! without a task: half the nodes of a typical body are such leaves.
 
-use crate::engine::{Runtime, Slot, MAX_CALL_DEPTH};
-use crate::error::{Error, ErrorKind};
-use crate::lower::{from_bool, truthy, Node};
+use std::cell::RefCell;
+use std::sync::Arc;
 
-/// One evaluation: the namespace is frozen while it runs (no statement can
-/// run inside an expression), so functions are borrowed, not cloned.
-pub struct Interp<'a> {
-    rt: &'a Runtime<'a>,
-    stack: &'a mut Vec<f64>,
+use crate::builtins::Builtin;
+use crate::error::{Error, ErrorKind, Span};
+use crate::lower::{from_bool, truthy, Cmp, Node};
+use crate::runtime::{self, charge, Function, Runtime};
+
+/// What is left to do once the value being computed is known (it is the
+/// `v` of [`run`]'s loop; further operands wait on the value stack).
+#[derive(Debug, Clone, Copy)]
+enum Task<'n> {
+    /// `-v`.
+    Neg,
+    /// `!v`.
+    Not,
+    /// `v` is the running value of the chain; apply its links from the
+    /// `i`-th on.
+    Chain(&'n Node, u32),
+    /// `v` is the operand of the chain's `i`-th link; the running value
+    /// is on the value stack.
+    Link(&'n Node, u32),
+    /// `v` is the left operand of a comparison or a two-argument built-in
+    /// (the node); evaluate the right one.
+    Rhs(&'n Node),
+    /// `v` is the right operand; the left one is on the value stack.
+    Cmp(Cmp),
+    /// `v` is the right operand; the left one is on the value stack.
+    Call2(Builtin),
+    /// `v` is the argument.
+    Call1(Builtin),
+    /// `v` is the `i - 1`-th operand of `&&` (or `||`) node.
+    And(&'n Node, u32),
+    Or(&'n Node, u32),
+    /// `v` is the condition of the `?:` node.
+    Cond(&'n Node),
+    /// `v` is the argument `i - 1` of the call node.
+    Arg(&'n Node, u32),
+    /// `v` is what the innermost frame's function returned.
+    Return,
 }
 
-impl<'a> Interp<'a> {
-    /// An interpreter whose frame 0 holds the arguments in `stack`.
-    pub fn new(rt: &'a Runtime<'a>, stack: &'a mut Vec<f64>) -> Self {
-        Interp { rt, stack }
+/// A user call in progress: what to restore when it returns.
+#[derive(Debug, Clone, Copy)]
+struct Frame<'n> {
+    /// The caller's arguments start here on the value stack.
+    base: usize,
+    /// The caller.
+    func: &'n Function,
+    /// The call node, for an error the callee has no position for.
+    call: &'n Node,
+}
+
+/// How many nodes the interpreter walks between two looks at the stop
+/// flag (user calls always look).
+const TICKS: u32 = 4096;
+
+/// Runs `f`'s body with `args` as its parameters, charging `f.cost` from
+/// `budget`. An error found at no position of its own (`recursion too
+/// deep` for this very call) is returned without a span, for the caller to
+/// place at its call.
+pub(crate) fn run(
+    rt: &Runtime<'_>,
+    f: &Arc<Function>,
+    args: &[f64],
+    budget: u64,
+) -> Result<f64, Error> {
+    let Some(budget) = charge(budget, f.cost) else {
+        return Err(ErrorKind::RecursionTooDeep.into());
+    };
+    let mut stacks = Stacks::take();
+    stacks.vals.extend_from_slice(args);
+    let mut tasks = reuse(std::mem::take(&mut stacks.tasks));
+    let mut frames = reuse(std::mem::take(&mut stacks.frames));
+    let result = walk(rt, f, budget, &mut stacks.vals, &mut tasks, &mut frames);
+    tasks.clear();
+    frames.clear();
+    stacks.tasks = reuse(tasks);
+    stacks.frames = reuse(frames);
+    stacks.give_back();
+    result
+}
+
+/// The value stack, task stack and frame stack of one `run`, kept per
+/// thread between runs: allocating them for every evaluation cost more
+/// than evaluating a small expression.
+#[derive(Default)]
+struct Stacks {
+    vals: Vec<f64>,
+    tasks: Vec<Task<'static>>,
+    frames: Vec<Frame<'static>>,
+}
+
+thread_local! {
+    static POOL: RefCell<Vec<Stacks>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Stacks {
+    fn take() -> Stacks {
+        POOL.try_with(|p| p.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 
-    /// Evaluates `node` in a frame whose arguments start at `base`.
-    pub fn eval(&mut self, node: &Node, base: usize) -> Result<f64, Error> {
-        self.go(node, base).map_err(|e| *e)
+    fn give_back(mut self) {
+        self.vals.clear();
+        let _ = POOL.try_with(|p| p.borrow_mut().push(self));
     }
+}
 
-    /// The walk itself. Errors are boxed so that every node returns a
-    /// 16-byte `Result` in registers: with the 72-byte `Error` inline,
-    /// fib(25) took 1.6× longer (measured with `cargo bench --bench eval`).
-    fn go(&mut self, node: &Node, base: usize) -> Result<f64, Box<Error>> {
-        // One compare per node keeps both deep nesting and deep recursion
-        // from overflowing the stack, whatever thread we run on.
-        if let Err(k) = self.rt.guard.check() {
-            return Err(Box::new(Error::from(k)));
+/// An empty vector of one lifetime as an empty vector of another, keeping
+/// its allocation (`collect` reuses it in place: same size and alignment).
+fn reuse<T, U>(v: Vec<T>) -> Vec<U> {
+    debug_assert!(v.is_empty());
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+}
+
+/// `kind` raised at `span` in `func`'s text.
+#[cold]
+fn fail(kind: ErrorKind, span: Span, func: &Function) -> Error {
+    Error::at(kind, span).in_source(&func.source)
+}
+
+/// The span of a call node (every caller passes one).
+fn span_of(call: &Node) -> Span {
+    match call {
+        Node::Call(_, _, span) => *span,
+        _ => Span::default(),
+    }
+}
+
+/// A leaf operand's value: constants and parameters are used in place.
+#[inline(always)]
+fn leaf(node: &Node, vals: &[f64], base: usize) -> Option<f64> {
+    match node {
+        Node::Num(x) => Some(*x),
+        Node::Param(i) => Some(vals[base + *i as usize]),
+        _ => None,
+    }
+}
+
+/// The walk itself: descend into `node` until a value is known, then
+/// ascend through the tasks waiting for it, until none is left.
+fn walk<'n>(
+    rt: &'n Runtime<'_>,
+    root: &'n Function,
+    mut budget: u64,
+    vals: &mut Vec<f64>,
+    tasks: &mut Vec<Task<'n>>,
+    frames: &mut Vec<Frame<'n>>,
+) -> Result<f64, Error> {
+    let ns = rt.ns;
+    let mut func: &'n Function = root;
+    let mut base = 0usize;
+    let mut node: &'n Node = &root.body;
+    let mut ticks = TICKS;
+    loop {
+        // Descend: compute `node`'s value, or put off the rest of it and
+        // go into its first operand that is not a leaf.
+        ticks -= 1;
+        if ticks == 0 {
+            ticks = TICKS;
+            if rt.stopped() {
+                return Err(ErrorKind::Interrupted.into());
+            }
         }
-        Ok(match node {
+        let mut v = match node {
             Node::Num(x) => *x,
-            Node::Param(i) => self.stack[base + *i as usize],
-            Node::Global(sym, span) => match self.rt.ns.slot(*sym) {
-                Slot::Var(x) => *x,
-                Slot::Func(_) => {
-                    let name = self.rt.ns.name(*sym).to_string();
-                    return Err(fail(ErrorKind::FunctionAsValue(name), *span));
-                }
-                Slot::Empty => {
-                    let name = self.rt.ns.name(*sym).to_string();
-                    return Err(fail(ErrorKind::UndefinedVariable(name), *span));
+            Node::Param(i) => vals[base + *i as usize],
+            Node::Global(sym, span) => {
+                runtime::global(ns, *sym).map_err(|k| fail(k, *span, func))?
+            }
+            Node::Neg(a) => match leaf(a, vals, base) {
+                Some(x) => -x,
+                None => {
+                    tasks.push(Task::Neg);
+                    node = a;
+                    continue;
                 }
             },
-            Node::Neg(a) => -self.operand(a, base)?,
-            Node::Not(a) => from_bool(!truthy(self.go(a, base)?)),
-            Node::Chain(a, links) => {
-                let mut x = self.operand(a, base)?;
-                // Most chains have one link (`n - 1`, `a + b`): without a
-                // loop for them fib(20) runs 3% fewer instructions
-                // (callgrind: 9.33 M against 9.64 M).
-                if let [(link, b)] = &links[..] {
-                    x = link.apply(x, self.operand(b, base)?);
-                } else {
-                    for (link, b) in links {
-                        x = link.apply(x, self.operand(b, base)?);
-                    }
+            Node::Not(a) => {
+                tasks.push(Task::Not);
+                node = a;
+                continue;
+            }
+            Node::Chain(a, _) => match leaf(a, vals, base) {
+                Some(x) => {
+                    tasks.push(Task::Chain(node, 0));
+                    x
                 }
-                x
-            }
-            Node::Cmp(op, a, b) => {
-                let x = self.operand(a, base)?;
-                from_bool(op.apply(x, self.operand(b, base)?))
-            }
-            Node::And(items) => from_bool(self.all(items, base, true)?),
-            Node::Or(items) => from_bool(!self.all(items, base, false)?),
-            Node::Cond(c, a, b) => {
-                if truthy(self.go(c, base)?) {
-                    self.go(a, base)?
-                } else {
-                    self.go(b, base)?
+                None => {
+                    tasks.push(Task::Chain(node, 0));
+                    node = a;
+                    continue;
                 }
-            }
-            Node::Call1(_, f, a) => f(self.operand(a, base)?),
-            Node::Call2(_, f, a, b) => {
-                let x = self.operand(a, base)?;
-                f(x, self.operand(b, base)?)
-            }
-            Node::Call(sym, args, span) => {
-                let frame = self.stack.len();
-                for a in args {
-                    let v = self.operand(a, base)?;
-                    self.stack.push(v);
+            },
+            Node::Cmp(op, a, b) => match (leaf(a, vals, base), leaf(b, vals, base)) {
+                (Some(x), Some(y)) => from_bool(op.apply(x, y)),
+                (Some(x), None) => {
+                    vals.push(x);
+                    tasks.push(Task::Cmp(*op));
+                    node = b;
+                    continue;
                 }
-                let f = match self.rt.ns.slot(*sym) {
-                    Slot::Func(f) => f,
-                    Slot::Var(_) => {
-                        let name = self.rt.ns.name(*sym).to_string();
-                        return Err(fail(ErrorKind::CallingVariable(name), *span));
-                    }
-                    Slot::Empty => {
-                        let name = self.rt.ns.name(*sym).to_string();
-                        return Err(fail(ErrorKind::UnknownFunction(name), *span));
-                    }
+                (None, _) => {
+                    tasks.push(Task::Rhs(node));
+                    node = a;
+                    continue;
+                }
+            },
+            Node::Call1(f, a) => match leaf(a, vals, base) {
+                Some(x) => f.apply1(x),
+                None => {
+                    tasks.push(Task::Call1(*f));
+                    node = a;
+                    continue;
+                }
+            },
+            Node::Call2(f, a, b) => match (leaf(a, vals, base), leaf(b, vals, base)) {
+                (Some(x), Some(y)) => f.apply2(x, y),
+                (Some(x), None) => {
+                    vals.push(x);
+                    tasks.push(Task::Call2(*f));
+                    node = b;
+                    continue;
+                }
+                (None, _) => {
+                    tasks.push(Task::Rhs(node));
+                    node = a;
+                    continue;
+                }
+            },
+            Node::And(items) | Node::Or(items) => {
+                let task = match node {
+                    Node::And(_) => Task::And(node, 1),
+                    _ => Task::Or(node, 1),
                 };
-                if f.arity() != args.len() {
-                    return Err(fail(
-                        ErrorKind::Arity {
-                            name: f.name.clone(),
-                            expected: f.arity(),
-                            got: args.len(),
-                        },
-                        *span,
-                    ));
+                tasks.push(task);
+                node = &items[0];
+                continue;
+            }
+            Node::Cond(c, a, b) => match leaf(c, vals, base) {
+                Some(x) => {
+                    node = if truthy(x) { a } else { b };
+                    continue;
                 }
-                self.rt.guard.check().map_err(|k| fail(k, *span))?;
-                if self.rt.stopped() {
-                    return Err(fail(ErrorKind::Interrupted, *span));
+                None => {
+                    tasks.push(Task::Cond(node));
+                    node = c;
+                    continue;
                 }
-                let depth = self.rt.depth.get();
-                if depth >= MAX_CALL_DEPTH {
-                    return Err(fail(ErrorKind::RecursionTooDeep, *span));
+            },
+            Node::Call(_, args, _) => match args.first() {
+                Some(first) => {
+                    tasks.push(Task::Arg(node, 1));
+                    node = first;
+                    continue;
                 }
-                #[cfg(target_arch = "x86_64")]
-                if let Some(jit) = self.rt.jit {
-                    if let Some(entry) = jit.entry_for(self.rt, f) {
-                        let budget = MAX_CALL_DEPTH - depth;
-                        let result = jit.enter(self.rt, entry, &self.stack[frame..], budget);
-                        self.stack.truncate(frame);
-                        return result.map_err(|e| match e.span {
-                            None => fail(e.kind, *span),
-                            Some(_) => Box::new(e),
-                        });
+                None => {
+                    // A call of no arguments: nothing to evaluate first.
+                    tasks.push(Task::Arg(node, 0));
+                    f64::NAN
+                }
+            },
+            Node::Native(n) => {
+                let args = &vals[base..base + n.arity];
+                match n.call(args) {
+                    Ok(x) => x,
+                    // Placed at the call that reached the native.
+                    Err(kind) => {
+                        return Err(match frames.last() {
+                            Some(fr) => fail(kind, span_of(fr.call), fr.func),
+                            None => kind.into(),
+                        })
                     }
                 }
-                // An error with no place of its own (the stack ran out)
-                // is reported at this call.
-                self.rt.depth.set(depth + 1);
-                let result = self.go(&f.body, frame).map_err(|e| match e.span {
-                    None => fail(e.kind, *span),
-                    Some(_) => Box::new(e.in_source(&f.source)),
-                });
-                self.rt.depth.set(depth);
-                self.stack.truncate(frame);
-                result?
             }
-            Node::Fail(kind, span) => return Err(fail(kind.clone(), *span)),
-        })
-    }
+            Node::Fail(kind, span) => return Err(fail(kind.clone(), *span, func)),
+        };
 
-    /// Whether every one of `items`, left to right, is as truthy as
-    /// `want`; stops at the first that is not (the short circuit).
-    fn all(&mut self, items: &[Node], base: usize, want: bool) -> Result<bool, Box<Error>> {
-        for item in items {
-            if truthy(self.go(item, base)?) != want {
-                return Ok(false);
+        // Ascend: hand `v` to the tasks waiting for it. A task that needs
+        // another operand evaluated sets `node` and goes back to descend.
+        'ascend: loop {
+            let Some(task) = tasks.pop() else {
+                return Ok(v);
+            };
+            match task {
+                Task::Neg => v = -v,
+                Task::Not => v = from_bool(!truthy(v)),
+                Task::Chain(n, i) | Task::Link(n, i) => {
+                    let Node::Chain(_, links) = n else {
+                        unreachable!("chain tasks are made for chains")
+                    };
+                    let mut i = i as usize;
+                    if let Task::Link(..) = task {
+                        let x = vals.pop().unwrap_or(f64::NAN);
+                        v = links[i].0.apply(x, v);
+                        i += 1;
+                    }
+                    while let Some((link, b)) = links.get(i) {
+                        match leaf(b, vals, base) {
+                            Some(y) => v = link.apply(v, y),
+                            None => {
+                                vals.push(v);
+                                tasks.push(Task::Link(n, i as u32));
+                                node = b;
+                                break 'ascend;
+                            }
+                        }
+                        i += 1;
+                        ticks -= 1;
+                        if ticks == 0 {
+                            ticks = TICKS;
+                            if rt.stopped() {
+                                return Err(ErrorKind::Interrupted.into());
+                            }
+                        }
+                    }
+                }
+                Task::Rhs(n) => {
+                    let b = match n {
+                        Node::Cmp(_, _, b) | Node::Call2(_, _, b) => b,
+                        _ => unreachable!("right operands are of binary nodes"),
+                    };
+                    match (n, leaf(b, vals, base)) {
+                        (Node::Cmp(op, ..), Some(y)) => v = from_bool(op.apply(v, y)),
+                        (Node::Call2(f, ..), Some(y)) => v = f.apply2(v, y),
+                        (Node::Cmp(op, ..), None) => {
+                            vals.push(v);
+                            tasks.push(Task::Cmp(*op));
+                            node = b;
+                            break 'ascend;
+                        }
+                        (_, None) => {
+                            let Node::Call2(f, ..) = n else {
+                                unreachable!("a binary node")
+                            };
+                            vals.push(v);
+                            tasks.push(Task::Call2(*f));
+                            node = b;
+                            break 'ascend;
+                        }
+                        _ => unreachable!("a binary node"),
+                    }
+                }
+                Task::Cmp(op) => {
+                    let x = vals.pop().unwrap_or(f64::NAN);
+                    v = from_bool(op.apply(x, v));
+                }
+                Task::Call2(f) => {
+                    let x = vals.pop().unwrap_or(f64::NAN);
+                    v = f.apply2(x, v);
+                }
+                Task::Call1(f) => v = f.apply1(v),
+                Task::And(n, i) | Task::Or(n, i) => {
+                    let (Node::And(items) | Node::Or(items)) = n else {
+                        unreachable!("logic tasks are made for && and ||")
+                    };
+                    let and = matches!(task, Task::And(..));
+                    // `&&` stops at the first operand that is not truthy,
+                    // `||` at the first that is.
+                    let mut i = i as usize;
+                    loop {
+                        if truthy(v) != and {
+                            v = from_bool(!and);
+                            break;
+                        }
+                        let Some(next) = items.get(i) else {
+                            v = from_bool(and);
+                            break;
+                        };
+                        match leaf(next, vals, base) {
+                            Some(x) => v = x,
+                            None => {
+                                let i = i as u32 + 1;
+                                tasks.push(if and { Task::And(n, i) } else { Task::Or(n, i) });
+                                node = next;
+                                break 'ascend;
+                            }
+                        }
+                        i += 1;
+                    }
+                }
+                Task::Cond(n) => {
+                    let Node::Cond(_, a, b) = n else {
+                        unreachable!("cond tasks are made for ?:")
+                    };
+                    node = if truthy(v) { a } else { b };
+                    break 'ascend;
+                }
+                Task::Arg(n, i) => {
+                    let Node::Call(sym, args, span) = n else {
+                        unreachable!("argument tasks are made for calls")
+                    };
+                    let mut i = i as usize;
+                    if i > 0 {
+                        vals.push(v);
+                    }
+                    // The remaining arguments, leaves in place.
+                    while let Some(a) = args.get(i) {
+                        match leaf(a, vals, base) {
+                            Some(x) => vals.push(x),
+                            None => {
+                                tasks.push(Task::Arg(n, i as u32 + 1));
+                                node = a;
+                                break 'ascend;
+                            }
+                        }
+                        i += 1;
+                    }
+                    // Every argument is on the value stack: call.
+                    let frame = vals.len() - args.len();
+                    let callee =
+                        runtime::resolve(ns, *sym, args.len()).map_err(|k| fail(k, *span, func))?;
+                    if rt.stopped() {
+                        return Err(fail(ErrorKind::Interrupted, *span, func));
+                    }
+                    if let (Some(entry), Some(machine)) = (rt.entry_for(callee), rt.machine) {
+                        let result = machine.enter(rt, entry, &vals[frame..], budget);
+                        vals.truncate(frame);
+                        v = result.map_err(|e| match e.span {
+                            None => fail(e.kind, *span, func),
+                            Some(_) => e,
+                        })?;
+                        continue 'ascend;
+                    }
+                    budget = charge(budget, callee.cost)
+                        .ok_or_else(|| fail(ErrorKind::RecursionTooDeep, *span, func))?;
+                    frames.push(Frame {
+                        base,
+                        func,
+                        call: n,
+                    });
+                    tasks.push(Task::Return);
+                    base = frame;
+                    func = callee;
+                    node = &callee.body;
+                    break 'ascend;
+                }
+                Task::Return => {
+                    vals.truncate(base);
+                    budget += func.cost;
+                    let Some(fr) = frames.pop() else {
+                        unreachable!("a return task has its frame")
+                    };
+                    base = fr.base;
+                    func = fr.func;
+                }
             }
         }
-        Ok(true)
     }
-
-    /// A leaf operand without a recursive call: constants and parameters
-    /// are half the nodes of a typical body (callgrind: fib(20) ran 24%
-    /// fewer instructions with this fast path).
-    #[inline(always)]
-    fn operand(&mut self, node: &Node, base: usize) -> Result<f64, Box<Error>> {
-        match node {
-            Node::Num(x) => Ok(*x),
-            Node::Param(i) => Ok(self.stack[base + *i as usize]),
-            _ => self.go(node, base),
-        }
-    }
-}
-
-/// A boxed error at `span`.
-#[cold]
-fn fail(kind: ErrorKind, span: crate::error::Span) -> Box<Error> {
-    Box::new(Error::at(kind, span))
 }

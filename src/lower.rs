@@ -11,9 +11,11 @@
 //! functions the tiers use, so folding never changes a result's bits.
 
 use std::fmt;
+use std::sync::Arc;
 
-use crate::builtins::{self, Fn1, Fn2, Kind};
+use crate::builtins::{self, Builtin, Meaning};
 use crate::error::{Error, ErrorKind, Span};
+use crate::native::Native;
 use crate::stack::StackGuard;
 use crate::syntax::ast::{BinOp, Expr, ExprKind, UnOp};
 
@@ -44,13 +46,13 @@ impl Arith {
 
 /// One step of a [`Node::Chain`]: the running value becomes
 /// `value op operand`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
     /// One IEEE instruction.
     Arith(Arith),
-    /// A built-in Rust function of the running value and the operand
-    /// (`%` is [`builtins::rem`]).
-    Call(&'static str, Fn2),
+    /// A two-argument built-in of the running value and the operand
+    /// (`%` is [`Builtin::Rem`]).
+    Call(Builtin),
 }
 
 impl Link {
@@ -62,7 +64,7 @@ impl Link {
             BinOp::Sub => Link::Arith(Arith::Sub),
             BinOp::Mul => Link::Arith(Arith::Mul),
             BinOp::Div => Link::Arith(Arith::Div),
-            BinOp::Rem => Link::Call("%", builtins::rem),
+            BinOp::Rem => Link::Call(Builtin::Rem),
             _ => return None,
         })
     }
@@ -71,14 +73,14 @@ impl Link {
     pub fn apply(self, a: f64, b: f64) -> f64 {
         match self {
             Link::Arith(op) => op.apply(a, b),
-            Link::Call(_, f) => f(a, b),
+            Link::Call(f) => f.apply2(a, b),
         }
     }
 
     fn name(self) -> String {
         match self {
             Link::Arith(op) => format!("{op:?}").to_lowercase(),
-            Link::Call(name, _) => name.to_string(),
+            Link::Call(f) => f.name().to_string(),
         }
     }
 }
@@ -153,13 +155,18 @@ pub enum Node {
     Or(Vec<Node>),
     /// `c ? a : b`: only the chosen branch runs.
     Cond(Box<Node>, Box<Node>, Box<Node>),
-    Call1(&'static str, Fn1, Box<Node>),
-    Call2(&'static str, Fn2, Box<Node>, Box<Node>),
+    /// A one-argument built-in.
+    Call1(Builtin, Box<Node>),
+    /// A two-argument built-in (`^` is [`Builtin::Pow`]).
+    Call2(Builtin, Box<Node>, Box<Node>),
     /// A user function, looked up when reached. Arguments are evaluated
     /// left to right, then the callee is resolved and its arity checked.
     Call(Sym, Vec<Node>, Span),
     /// An error that is raised if, and only if, evaluation reaches here.
     Fail(ErrorKind, Span),
+    /// The whole body of a native function: the closure called with the
+    /// function's parameters. It fails only if the closure panics.
+    Native(Arc<Native>),
 }
 
 /// How lowering sees the global namespace.
@@ -265,7 +272,7 @@ impl Lowering<'_> {
             } else {
                 let (a, b) = (Box::new(value), Box::new(b));
                 fold(match op {
-                    BinOp::Pow => Node::Call2("^", builtins::pow, a, b),
+                    BinOp::Pow => Node::Call2(Builtin::Pow, a, b),
                     BinOp::Eq => Node::Cmp(Cmp::Eq, a, b),
                     BinOp::Ne => Node::Cmp(Cmp::Ne, a, b),
                     BinOp::Lt => Node::Cmp(Cmp::Lt, a, b),
@@ -285,9 +292,11 @@ impl Lowering<'_> {
         if let Some(i) = self.param(name) {
             return Node::Param(i);
         }
-        match builtins::lookup(name).map(|b| b.kind) {
-            Some(Kind::Const(x)) => Node::Num(x),
-            Some(_) => Node::Fail(ErrorKind::FunctionAsValue(name.to_string()), span),
+        match builtins::lookup(name) {
+            Some(Meaning::Const(x)) => Node::Num(x),
+            Some(Meaning::Func(_)) => {
+                Node::Fail(ErrorKind::FunctionAsValue(name.to_string()), span)
+            }
             None => Node::Global(self.globals.intern(name), span),
         }
     }
@@ -313,26 +322,22 @@ impl Lowering<'_> {
                 .collect::<Result<_, _>>()?;
             return Ok(Node::Call(sym, args, span));
         };
-        let arity_error = |expected| {
-            Node::Fail(
+        Ok(match (builtin, args) {
+            (Meaning::Const(_), _) => {
+                Node::Fail(ErrorKind::CallingVariable(name.to_string()), name_span)
+            }
+            (Meaning::Func(f), [a]) if f.arity() == 1 => fold(Node::Call1(f, self.boxed(a)?)),
+            (Meaning::Func(f), [a, b]) if f.arity() == 2 => {
+                fold(Node::Call2(f, self.boxed(a)?, self.boxed(b)?))
+            }
+            (Meaning::Func(f), _) => Node::Fail(
                 ErrorKind::Arity {
                     name: name.to_string(),
-                    expected,
+                    expected: f.arity(),
                     got: args.len(),
                 },
                 span,
-            )
-        };
-        Ok(match (builtin.kind, args) {
-            (Kind::Const(_), _) => {
-                Node::Fail(ErrorKind::CallingVariable(name.to_string()), name_span)
-            }
-            (Kind::F1(f), [a]) => fold(Node::Call1(builtin.name, f, self.boxed(a)?)),
-            (Kind::F2(f), [a, b]) => {
-                fold(Node::Call2(builtin.name, f, self.boxed(a)?, self.boxed(b)?))
-            }
-            (Kind::F1(_), _) => arity_error(1),
-            (Kind::F2(_), _) => arity_error(2),
+            ),
         })
     }
 }
@@ -354,13 +359,13 @@ fn fold(node: Node) -> Node {
             (Num(x), Num(y)) => Num(from_bool(op.apply(x, y))),
             (a, b) => Node::Cmp(op, Box::new(a), Box::new(b)),
         },
-        Node::Call1(name, f, a) => match *a {
-            Num(x) => Num(f(x)),
-            a => Node::Call1(name, f, Box::new(a)),
+        Node::Call1(f, a) => match *a {
+            Num(x) => Num(f.apply1(x)),
+            a => Node::Call1(f, Box::new(a)),
         },
-        Node::Call2(name, f, a, b) => match (*a, *b) {
-            (Num(x), Num(y)) => Num(f(x, y)),
-            (a, b) => Node::Call2(name, f, Box::new(a), Box::new(b)),
+        Node::Call2(f, a, b) => match (*a, *b) {
+            (Num(x), Num(y)) => Num(f.apply2(x, y)),
+            (a, b) => Node::Call2(f, Box::new(a), Box::new(b)),
         },
         Node::Cond(c, a, b) => match *c {
             Num(x) => {
@@ -414,12 +419,14 @@ fn truth(b: Node) -> Node {
 }
 
 impl Node {
-    /// Visits every node, children before parents' siblings (pre-order).
+    /// The direct children, in evaluation order.
     pub fn children(&self) -> Vec<&Node> {
         match self {
-            Node::Num(_) | Node::Param(_) | Node::Global(..) | Node::Fail(..) => vec![],
-            Node::Neg(a) | Node::Not(a) | Node::Call1(_, _, a) => vec![a],
-            Node::Cmp(_, a, b) | Node::Call2(_, _, a, b) => vec![a, b],
+            Node::Num(_) | Node::Param(_) | Node::Global(..) | Node::Fail(..) | Node::Native(_) => {
+                vec![]
+            }
+            Node::Neg(a) | Node::Not(a) | Node::Call1(_, a) => vec![a],
+            Node::Cmp(_, a, b) | Node::Call2(_, a, b) => vec![a, b],
             Node::Chain(a, links) => std::iter::once(&**a)
                 .chain(links.iter().map(|(_, b)| b))
                 .collect(),
@@ -479,8 +486,9 @@ fn write_node(
         Node::And(..) => "and".to_string(),
         Node::Or(..) => "or".to_string(),
         Node::Cond(..) => "if".to_string(),
-        Node::Call1(n, ..) | Node::Call2(n, ..) => n.to_string(),
+        Node::Call1(f, ..) | Node::Call2(f, ..) => f.name().to_string(),
         Node::Call(sym, ..) => format!("call {}", name(*sym)),
+        Node::Native(n) => return write!(f, "(native {})", n.name),
     };
     write!(f, "({head}")?;
     for c in node.children() {
@@ -529,7 +537,7 @@ mod tests {
 
     #[test]
     fn operators_become_the_shared_builtins() {
-        assert_eq!(lowered("x % 2 ^ y", &["x", "y"]), "(% $0 (^ 2 $1))");
+        assert_eq!(lowered("x % 2 ^ y", &["x", "y"]), "(rem $0 (pow 2 $1))");
         assert_eq!(lowered("+x", &["x"]), "$0");
     }
 
@@ -565,8 +573,8 @@ mod tests {
         assert_eq!(lowered("1 + 2 * 3 - x", &["x"]), "(sub 7 $0)");
         // `x + 1 + 2` is `(x + 1) + 2`: nothing in it is constant.
         assert_eq!(lowered("x + 1 + 2", &["x"]), "(add (add $0 1) 2)");
-        assert_eq!(lowered("7 % 4 % x / 2", &["x"]), "(div (% 3 $0) 2)");
-        assert_eq!(lowered("2 * x % y", &["x", "y"]), "(% (mul 2 $0) $1)");
+        assert_eq!(lowered("7 % 4 % x / 2", &["x"]), "(div (rem 3 $0) 2)");
+        assert_eq!(lowered("2 * x % y", &["x", "y"]), "(rem (mul 2 $0) $1)");
     }
 
     /// The syntax tree is public: a tree built by hand, which the parser

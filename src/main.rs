@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod cli;
+
 use exprjit::{Engine, Error, ErrorKind, Mode, Options, Source};
 
 /// Stack for the thread that runs programs: deep recursion (SPEC: at least
@@ -163,14 +165,14 @@ fn dispatch(cli: Cli) -> ExitCode {
             program,
         }) => bench(runs, threshold, json, program.as_deref()),
         Some(Command::Demo { step }) => demo(step),
-        Some(Command::Repl { opts }) => exprjit::repl::run(opts.options()),
+        Some(Command::Repl { opts }) => cli::repl::run(opts.options()),
         Some(Command::Run { opts, file }) => match read_program(&file) {
             Ok(source) => run_program(&opts, source),
             Err(e) => report(&e),
         },
         None => {
             if io::stdin().is_terminal() {
-                exprjit::repl::run(Common::default().options())
+                cli::repl::run(Common::default().options())
             } else {
                 match read_program("-") {
                     Ok(source) => run_program(&Common::default(), source),
@@ -235,7 +237,7 @@ fn run_with(engine: &mut Engine, source: std::sync::Arc<Source>) -> ExitCode {
 }
 
 fn bench(runs: u32, threshold: Option<u32>, json: bool, program: Option<&str>) -> ExitCode {
-    use exprjit::bench;
+    use cli::bench;
     let cases = match program {
         Some(text) => match bench::from_program(text) {
             Ok(case) => vec![case],
@@ -305,7 +307,7 @@ fn demo(step: bool) -> ExitCode {
         }
         Ok(())
     };
-    match exprjit::demo::run(&mut out, &mut pause) {
+    match cli::demo::run(&mut out, &mut pause) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: demo failed: {e}");

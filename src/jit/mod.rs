@@ -1,143 +1,469 @@
-//! The JIT: compiles lowered functions to x86-64, places them in code
-//! memory, links their calls, and patches call sites as functions gain or
-//! lose machine code.
+//! The JIT: compiles lowered functions to machine code, places them in
+//! code memory, links their calls, and patches call sites as functions
+//! gain or lose machine code.
 //!
-//! * [`memory`] owns executable memory (W^X) — the only `mmap`/`mprotect`.
-//! * [`emit`] turns a [`Node`](crate::lower::Node) tree into bytes.
-//! * [`entry`] is the Rust ↔ machine-code boundary: trampoline, stub, helpers.
-//! * [`disasm`] shows placed code.
+//! * [`memory`] owns executable memory (W^X) — the only `mmap`/`mprotect`
+//!   of code.
+//! * [`Isa`] is the seam to an instruction set: [`x64`] is the one there
+//!   is (code generation, the trampoline and stub, runtime helpers,
+//!   disassembly). Everything else here is independent of the target.
+//! * [`Jit`] is an engine's JIT: tiering, linking and patching.
+//! * [`kernel`] compiles a kernel's frozen program into one block.
 //!
 //! # Call sites
 //!
-//! A call from one generated function to a user function is a `call rel32`.
-//! It targets the callee's entry when the callee has machine code and is the
-//! current binding of the name with the right arity; otherwise it targets
-//! the shared stub, which enters the runtime (`Jit::call_through_stub`):
-//! the runtime resolves the name (late binding), runs the callee in the
-//! right tier, and — once the callee has machine code — rewrites the
-//! `rel32` in place so later calls go straight there. Every site is
-//! recorded (`State::call_sites`), and every site patched to a function is
-//! listed under it, so that redefining the function points them all back
-//! at the stub before its code is freed.
+//! A call from one generated function to a user function is a call
+//! instruction (`call rel32` on x86-64). It targets the callee's entry
+//! when the callee has machine code and is the current binding of the
+//! name with the right arity; otherwise it targets the region's stub,
+//! which enters the runtime ([`Machine::call_through_stub`]): the runtime
+//! resolves the name (late binding), runs the callee in the right tier,
+//! and — once the callee has machine code — rewrites the call in place so
+//! later calls go straight there. Every site is on the books by its return
+//! address, and every site patched to a function is listed under that
+//! function's code, so that redefining the function points them all back
+//! at the stub before its code can go.
+//!
+//! # Ownership
+//!
+//! A function owns its code ([`crate::runtime::Tier`]); a call site
+//! patched to a function's code owns that code too, until it is pointed
+//! back at the stub. So code is freed exactly when nothing can run it any
+//! more: no sweep, and no address is ever checked for liveness.
 
-pub mod disasm;
-pub mod emit;
-pub mod entry;
-pub mod memory;
+pub(crate) mod kernel;
+pub(crate) mod memory;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x64;
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::rc::{Rc, Weak};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use crate::engine::{Function, Runtime, Slot};
 use crate::error::{Error, ErrorKind, Source, Span};
-use crate::lower::Sym;
-use emit::{EmitError, Helpers, SiteKind, Sites, STATUS_STACK};
-use memory::CodeMemory;
+use crate::lower::{Node, Sym};
+use crate::runtime::{self, Function, Machine, Runtime, Slot};
+use memory::{Block, Region};
 
-/// A `call rel32` opcode.
-const CALL_REL32: u8 = 0xE8;
+// ---------------------------------------------------------------------------
+// What code generation produces, for any instruction set.
 
-/// The JIT of one engine. Its mutable state sits in a `RefCell` that is
-/// borrowed only inside one method at a time, never while generated code
-/// runs, because generated code re-enters the JIT through helpers.
-pub struct Jit {
-    state: RefCell<State>,
-    /// The error a helper recorded for the current `enter` to return.
-    pending: RefCell<Option<Error>>,
-    trampoline: usize,
-    stub: usize,
-    helpers: Helpers,
-    /// Registers the value stack may use (fewer only to test spilling).
-    nregs: u8,
-    trace: Cell<bool>,
-    events: RefCell<std::collections::VecDeque<JitEvent>>,
+/// What a site of generated code stands for, for the runtime.
+#[derive(Debug, Clone)]
+pub(crate) enum SiteKind {
+    Global(Sym),
+    Fail(ErrorKind),
+    Call { sym: Sym, argc: usize },
 }
 
-impl std::fmt::Debug for Jit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jit").finish_non_exhaustive()
+/// A place in generated code that the runtime may have to report: a
+/// global read, a failure, a call. Generated code holds a pointer to it;
+/// the code's owner keeps it for as long as the code.
+#[derive(Debug, Clone)]
+pub(crate) struct Site {
+    pub kind: SiteKind,
+    pub span: Span,
+    pub source: Arc<Source>,
+}
+
+impl Site {
+    /// `kind`, raised here.
+    pub fn error(&self, kind: ErrorKind) -> Error {
+        Error::at(kind, self.span).in_source(&self.source)
     }
 }
 
-/// One compiled function.
-struct Code {
-    addr: usize,
-    len: usize,
+/// Where the code generator registers sites; returns the index the
+/// generated code refers to until the linker writes the pointer.
+pub(crate) trait Sites {
+    fn site(&mut self, kind: SiteKind, span: Span) -> u32;
+}
+
+/// A call of another generated function, to be linked.
+#[derive(Debug, Clone)]
+pub(crate) struct CallReloc {
+    /// Offset of the call instruction in the code.
+    pub at: usize,
+    pub sym: Sym,
+    pub argc: usize,
+    pub site: u32,
+}
+
+/// A compiled function before placement.
+#[derive(Debug)]
+pub(crate) struct Emitted {
+    /// Instructions, then (from `pool_at`, 8-byte aligned) the constants.
+    pub code: Vec<u8>,
+    pub pool_at: usize,
+    pub calls: Vec<CallReloc>,
+    /// Offsets of 64-bit site pointers, with the site each holds.
+    pub site_refs: Vec<(usize, u32)>,
+    /// Inlined calls: offset of each one's charge, and how many inlined
+    /// calls enclose it (0 for a copy made directly in the body).
+    pub inlined: Vec<(usize, usize)>,
+    /// Bytes of stack the function's frame takes.
+    pub frame: usize,
+}
+
+/// Why code could not be generated.
+#[derive(Debug)]
+pub(crate) enum EmitError {
+    Limit(ErrorKind),
+    Assembler(String),
+}
+
+impl std::fmt::Display for EmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EmitError::Limit(k) => write!(f, "{k}"),
+            EmitError::Assembler(s) => write!(f, "assembler: {s}"),
+        }
+    }
+}
+
+/// Collects the sites of one function being compiled.
+#[derive(Default)]
+struct Registrar {
+    kinds: Vec<(SiteKind, Span)>,
+}
+
+impl Sites for Registrar {
+    fn site(&mut self, kind: SiteKind, span: Span) -> u32 {
+        self.kinds.push((kind, span));
+        u32::try_from(self.kinds.len() - 1).unwrap_or(u32::MAX)
+    }
+}
+
+impl Registrar {
+    fn into_sites(self, source: &Arc<Source>) -> Box<[Site]> {
+        self.kinds
+            .into_iter()
+            .map(|(kind, span)| Site {
+                kind,
+                span,
+                source: source.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Checks the invariant the stack budget rests on: a function's frame is
+/// never larger than what a call of it is charged.
+fn within_charge(emitted: &Emitted, f: &Function) -> Result<(), String> {
+    if emitted.frame as u64 > f.cost {
+        return Err(format!(
+            "internal error: a frame of {} bytes for a charge of {}",
+            emitted.frame, f.cost
+        ));
+    }
+    Ok(())
+}
+
+/// Writes the address of each referenced site into `code`.
+fn write_site_pointers(code: &mut [u8], refs: &[(usize, u32)], sites: &[Site]) -> Option<()> {
+    for &(at, i) in refs {
+        let site = sites.get(i as usize)? as *const Site as u64;
+        code.get_mut(at..at + 8)?
+            .copy_from_slice(&site.to_le_bytes());
+    }
+    Some(())
+}
+
+// ---------------------------------------------------------------------------
+// The seam to an instruction set.
+
+/// What the JIT needs from an instruction set. One implementation per
+/// target, in its own folder (`x64/`); nothing outside `jit` knows which.
+pub(crate) trait Isa {
+    /// Most value registers the code generator can use
+    /// ([`crate::Options::registers`] is clamped to 2..=this).
+    const MAX_REGS: u8;
+    /// Length of a call instruction (a call site's return address is its
+    /// address plus this).
+    const CALL_LEN: usize;
+
+    /// Whether machine code can run on this processor.
+    fn available() -> Result<(), ErrorKind>;
+    /// The glue at the start of every region: the trampoline at offset 0,
+    /// and the stub at the returned offset.
+    fn glue() -> (Vec<u8>, usize);
+    /// A function's code (see [`x64::emit::function`]).
+    fn function(
+        body: &Node,
+        arity: usize,
+        cost: u64,
+        sites: &mut dyn Sites,
+        nregs: u8,
+        self_sym: Option<Sym>,
+    ) -> Result<Emitted, EmitError>;
+    /// A pure body as a function Rust calls directly, if it is pure and
+    /// small enough.
+    fn direct(body: &Node, arity: usize, nregs: u8) -> Result<Option<Vec<u8>>, EmitError>;
+    /// The bytes of a call at `at` to `target`, if it is in range.
+    fn call(at: usize, target: usize) -> Option<Vec<u8>>;
+    /// Where the call instruction at `at`, whose bytes are `bytes`, goes.
+    fn decode_call(at: usize, bytes: &[u8]) -> Option<usize>;
+    /// Runs the function at `entry` through the trampoline.
+    ///
+    /// # Safety
+    /// As [`x64::entry::enter`].
+    unsafe fn enter(
+        trampoline: usize,
+        rt: &Runtime<'_>,
+        entry: usize,
+        args: &[f64],
+        budget: u64,
+    ) -> Result<f64, Error>;
+    /// Calls a direct function.
+    ///
+    /// # Safety
+    /// As [`x64::entry::call_direct`].
+    unsafe fn call_direct(entry: usize, args: &[f64]) -> f64;
+    /// A listing of placed code: address, bytes, instruction, and a note
+    /// from `annotate(ip, len)`.
+    #[cfg(feature = "asm")]
+    fn listing(addr: usize, bytes: &[u8], annotate: &dyn Fn(usize, usize) -> Option<String>)
+        -> String;
+    /// Names of the addresses generated code calls (built-ins, helpers).
+    fn callee_names() -> HashMap<usize, String>;
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Target = x64::X64;
+
+/// No instruction set: every use of machine code is refused.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) type Target = NoIsa;
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) struct NoIsa;
+
+#[cfg(not(target_arch = "x86_64"))]
+impl Isa for NoIsa {
+    const MAX_REGS: u8 = 2;
+    const CALL_LEN: usize = 0;
+    fn available() -> Result<(), ErrorKind> {
+        Err(ErrorKind::NoJit(
+            "machine code needs an x86-64 processor; use --mode interp".into(),
+        ))
+    }
+    fn glue() -> (Vec<u8>, usize) {
+        (Vec::new(), 0)
+    }
+    fn function(
+        _: &Node,
+        _: usize,
+        _: u64,
+        _: &mut dyn Sites,
+        _: u8,
+        _: Option<Sym>,
+    ) -> Result<Emitted, EmitError> {
+        Err(EmitError::Assembler("no instruction set".into()))
+    }
+    fn direct(_: &Node, _: usize, _: u8) -> Result<Option<Vec<u8>>, EmitError> {
+        Ok(None)
+    }
+    fn call(_: usize, _: usize) -> Option<Vec<u8>> {
+        None
+    }
+    fn decode_call(_: usize, _: &[u8]) -> Option<usize> {
+        None
+    }
+    unsafe fn enter(_: usize, _: &Runtime<'_>, _: usize, _: &[f64], _: u64) -> Result<f64, Error> {
+        Err(Self::available().err().unwrap_or(ErrorKind::Internal("no JIT".into())).into())
+    }
+    unsafe fn call_direct(_: usize, _: &[f64]) -> f64 {
+        f64::NAN
+    }
+    #[cfg(feature = "asm")]
+    fn listing(_: usize, _: &[u8], _: &dyn Fn(usize, usize) -> Option<String>) -> String {
+        String::new()
+    }
+    fn callee_names() -> HashMap<usize, String> {
+        HashMap::new()
+    }
+}
+
+/// Whether this process can run machine code.
+pub(crate) fn available() -> Result<(), ErrorKind> {
+    Target::available()
+}
+
+/// The value of a pure expression handle `f` for `args` through its
+/// direct entry, when it has one and `args` has one value per parameter.
+#[inline]
+pub(crate) fn run_direct(f: &Function, args: &[f64]) -> Option<f64> {
+    let entry = f.tier.direct();
+    if entry == 0 || args.len() != f.arity() {
+        return None;
+    }
+    // SAFETY: a direct entry is set only while the tier holds the code it
+    // points into (`Tier::attach` stores the owner first, `Tier::detach`
+    // clears the entry first), and only the engine detaches code, through
+    // `&mut Engine` or while no machine code runs — not during a call
+    // reached through `&Engine`. It is the entry of `f`'s pure body, of
+    // `f.arity()` parameters.
+    Some(unsafe { Target::call_direct(entry, args) })
+}
+
+/// The value registers to use, given what the options ask for.
+pub(crate) fn registers(asked: u8) -> u8 {
+    asked.clamp(2, Target::MAX_REGS)
+}
+
+// ---------------------------------------------------------------------------
+// An engine's JIT.
+
+/// One function's placed machine code, owned by the function
+/// ([`crate::runtime::Tier`]) and by every call site patched to it.
+pub(crate) struct Code {
+    block: Block,
+    /// The direct entry of a pure expression handle: its own block.
+    direct: Option<Block>,
     /// Offset of the constant pool (instructions end there).
     pool_at: usize,
-    /// The direct entry of a pure function: its block.
-    direct: Option<(usize, usize)>,
-    func: Weak<Function>,
-    /// `rel32` addresses of the calls this code makes.
+    /// The sites generated code points to.
+    sites: Box<[Site]>,
+    /// Return addresses of the calls this code makes.
     calls: Vec<usize>,
     /// Offsets of its inlined calls of itself, with their nesting.
     inlined: Vec<(usize, usize)>,
-    /// Sites (error positions) this code refers to.
-    sites: Vec<u32>,
-    /// `rel32` addresses, in other code, patched to call this code.
-    callers: Vec<usize>,
+    /// Return addresses of call sites, in other code, patched to this code.
+    callers: Mutex<HashSet<usize>>,
     compile_time: Duration,
+    /// The function's `name/arity`.
+    name: String,
+    books: Weak<Mutex<Books>>,
 }
 
-/// A `call rel32` in generated code.
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<code of {} at {:#x}>", self.name, self.block.addr())
+    }
+}
+
+impl Code {
+    fn entry(&self) -> usize {
+        self.block.addr()
+    }
+
+    fn callers(&self) -> MutexGuard<'_, HashSet<usize>> {
+        self.callers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Where a call site goes now.
+#[derive(Debug, Clone)]
+enum SiteTarget {
+    /// The region's stub (late binding through the runtime).
+    Stub,
+    /// The entry of the code it is in (a function calling itself).
+    Own,
+    /// Another function's code, which the site keeps alive.
+    Code(Arc<Code>),
+}
+
+/// A call instruction in generated code.
 #[derive(Debug, Clone)]
 struct CallSite {
     sym: Sym,
     argc: usize,
-    site: u32,
-    /// The function (id) it calls directly, or `None` for the stub.
-    target: Option<u64>,
-    /// The function (id) whose code contains it.
-    owner: u64,
+    site: Site,
+    target: SiteTarget,
+    /// `name/arity` of the function whose code contains it.
+    owner: String,
 }
 
-/// What a site means and where it is in the source.
-struct Site {
-    kind: SiteKind,
-    span: Span,
-    source: Arc<Source>,
-}
-
-struct State {
-    mem: CodeMemory,
-    sites: Vec<Option<Site>>,
-    free_sites: Vec<u32>,
-    /// Every call site, by the address of its `rel32`.
+/// The JIT's books: every call site of live code, by return address.
+#[derive(Debug, Default)]
+struct Books {
     call_sites: HashMap<usize, CallSite>,
     /// Call sites naming each global, for patching when it is compiled.
-    by_sym: HashMap<Sym, Vec<usize>>,
-    /// Compiled code by function id.
-    code: HashMap<u64, Code>,
+    by_sym: HashMap<Sym, HashSet<usize>>,
     /// Patches made so far (for statistics and tests).
     patches: u64,
 }
 
-/// Something the JIT did, as `--trace-jit` reports it (`[jit] ` + Display)
-/// and the library exposes it (`Jit::events`).
+impl Drop for Code {
+    fn drop(&mut self) {
+        let Some(books) = self.books.upgrade() else {
+            return;
+        };
+        // Take this code's calls off the books; the code they were
+        // patched to is dropped after the lock is released (it may be the
+        // last owner, and its own `drop` locks the books).
+        let mut released = Vec::new();
+        {
+            let mut b = lock(&books);
+            for ret in &self.calls {
+                let Some(cs) = b.call_sites.remove(ret) else {
+                    continue;
+                };
+                if let Some(set) = b.by_sym.get_mut(&cs.sym) {
+                    set.remove(ret);
+                    if set.is_empty() {
+                        b.by_sym.remove(&cs.sym);
+                    }
+                }
+                if let SiteTarget::Code(target) = cs.target {
+                    target.callers().remove(ret);
+                    released.push(target);
+                }
+            }
+        }
+        drop(released);
+    }
+}
+
+fn lock(books: &Mutex<Books>) -> MutexGuard<'_, Books> {
+    books.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Something the JIT did, as `--trace-jit` reports it (`[jit] ` + its
+/// `Display`) and [`crate::Engine::jit_events`] returns it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum JitEvent {
+    /// A function was compiled and placed.
     Compiled {
+        /// `name/arity`.
         function: String,
+        /// Interpreted calls before it was compiled.
         calls: u64,
+        /// Bytes of machine code.
         bytes: usize,
+        /// Where it was placed.
         addr: usize,
+        /// How long compiling and placing took.
         time: Duration,
     },
+    /// A call site was rewritten to call a function's code directly.
     Patched {
+        /// The call site (the address of its call instruction).
         site: usize,
+        /// `name/arity` of the function containing it.
         caller: String,
+        /// `name/arity` of the function it now calls.
         callee: String,
     },
+    /// A function's code was retired because its name was rebound.
     Invalidated {
+        /// `name/arity`.
         function: String,
+        /// Call sites pointed back at the stub.
         sites: usize,
+        /// Bytes of machine code released.
         bytes: usize,
     },
     /// A function could not be compiled and stays interpreted.
-    Declined { function: String, why: String },
+    Declined {
+        /// `name/arity`.
+        function: String,
+        /// Why.
+        why: String,
+    },
 }
 
 impl std::fmt::Display for JitEvent {
@@ -180,49 +506,50 @@ impl std::fmt::Display for JitEvent {
 /// How many events `Jit::events` keeps (the oldest are dropped).
 const EVENT_LOG: usize = 4096;
 
-/// Per-function JIT statistics (for the REPL and `bench`).
+/// Size, place and cost of a function's machine code.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CodeInfo {
+pub(crate) struct CodeInfo {
     pub addr: usize,
     pub bytes: usize,
     pub compile_time: Duration,
 }
 
-impl Jit {
-    /// Reserves code memory and places the runtime glue.
-    pub fn new(trace: bool) -> Result<Jit, Error> {
-        Jit::with_config(trace, emit::MAX_REGS, memory::REGION_SIZE)
-    }
+/// The JIT of one engine. Used by one thread at a time (the engine is
+/// not `Sync`), never while it is patching code that is running.
+pub(crate) struct Jit {
+    region: Arc<Region>,
+    books: Arc<Mutex<Books>>,
+    /// Registers the value stack may use (fewer only to test spilling).
+    nregs: u8,
+    trace: Cell<bool>,
+    events: RefCell<VecDeque<JitEvent>>,
+}
 
-    /// Like `new`, but the value stack uses only `nregs` registers (tests
-    /// use 2 so that every spilling path runs) and the code region has
-    /// `code_memory` bytes (tests fill a small one).
-    pub fn with_config(trace: bool, nregs: u8, code_memory: usize) -> Result<Jit, Error> {
-        let mut mem = CodeMemory::with_size(code_memory)
-            .map_err(|e| ErrorKind::Unsupported(format!("cannot reserve code memory: {e}")))?;
-        let (glue, stub_offset) = entry::glue(entry::call_stub_handler());
-        let base = mem
-            .alloc(glue.len())
-            .ok_or_else(|| ErrorKind::Unsupported("code memory too small".into()))?;
-        mem.write(base, &glue)
-            .map_err(|e| ErrorKind::Unsupported(format!("cannot write code memory: {e}")))?;
+impl std::fmt::Debug for Jit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jit").finish_non_exhaustive()
+    }
+}
+
+/// The `Arc<Code>` a function holds, if any.
+fn code_of(f: &Function) -> Option<Arc<Code>> {
+    f.tier.code().and_then(|c| (c as Arc<dyn Any + Send + Sync>).downcast().ok())
+}
+
+impl Jit {
+    /// Reserves `code_memory` bytes of code memory and places the glue;
+    /// the value stack uses `nregs` registers (tests use 2 so that every
+    /// spilling path runs).
+    pub fn new(trace: bool, nregs: u8, code_memory: usize) -> Result<Jit, Error> {
+        available()?;
+        let region = Region::new(code_memory, false, |_| Target::glue())
+            .map_err(|e| ErrorKind::CodeMemory(format!("cannot reserve code memory: {e}")))?;
         Ok(Jit {
-            state: RefCell::new(State {
-                mem,
-                sites: Vec::new(),
-                free_sites: Vec::new(),
-                call_sites: HashMap::new(),
-                by_sym: HashMap::new(),
-                code: HashMap::new(),
-                patches: 0,
-            }),
-            pending: RefCell::new(None),
-            trampoline: base,
-            stub: base + stub_offset,
-            helpers: entry::helpers(),
-            nregs,
+            region,
+            books: Arc::new(Mutex::new(Books::default())),
+            nregs: registers(nregs),
             trace: Cell::new(trace),
-            events: RefCell::new(std::collections::VecDeque::new()),
+            events: RefCell::new(VecDeque::new()),
         })
     }
 
@@ -247,132 +574,322 @@ impl Jit {
         self.events.borrow().iter().cloned().collect()
     }
 
-    /// The name of the function owning code id `id`.
-    fn name_of(&self, id: u64) -> String {
-        let state = self.state.borrow();
-        state
-            .code
-            .get(&id)
-            .and_then(|c| c.func.upgrade())
-            .map_or_else(|| "?".to_string(), |f| describe(&f))
-    }
-
-    pub(crate) fn set_pending(&self, e: Error) {
-        *self.pending.borrow_mut() = Some(e);
-    }
-
-    pub(crate) fn take_pending(&self) -> Option<Error> {
-        self.pending.borrow_mut().take()
-    }
-
-    /// Runs machine code at `entry`; `budget` is how many more calls may
-    /// nest, counting the one entered.
-    pub(crate) fn enter(
-        &self,
-        rt: &Runtime<'_>,
-        entry: usize,
-        args: &[f64],
-        budget: u64,
-    ) -> Result<f64, Error> {
-        entry::enter(rt, self.trampoline, entry, args, budget)
-    }
-
-    /// The machine code to run for a call of `f` now, compiling it first
-    /// when the mode says it is time; `None` means interpret this call.
-    /// This is the hot counter: inlined, because in tiered mode every
-    /// interpreted call passes here. Kept out of line, a program too short
-    /// to get hot ran 9% slower than in `--mode interp`; rustc stopped
-    /// honouring a plain `#[inline]` once the interpreter grew (callgrind,
-    /// `fib(20)` never hot: +4.6% over `--mode interp`; forced: +2.3%).
-    #[inline(always)]
-    pub(crate) fn entry_for(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Option<usize> {
-        let entry = f.tier.entry.get();
-        if entry != 0 {
-            return Some(entry);
-        }
-        let calls = f.tier.calls.get() + 1;
-        f.tier.calls.set(calls);
-        if calls < rt.hot_at {
-            return None;
-        }
-        self.promote(rt, f)
-    }
-
-    /// `f` is hot: compile it, unless that failed before.
-    #[cold]
-    fn promote(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Option<usize> {
-        if f.tier.uncompilable.get() {
-            return None;
-        }
-        match self.compile(rt, f) {
-            Ok(addr) => Some(addr),
-            Err(why) => {
-                f.tier.uncompilable.set(true);
-                self.event(JitEvent::Declined {
-                    function: describe(f),
-                    why,
-                });
-                None
-            }
-        }
+    fn books(&self) -> MutexGuard<'_, Books> {
+        lock(&self.books)
     }
 
     /// Compiles `f` now unless it has machine code already (for `asm`).
-    pub(crate) fn ensure_compiled(
-        &self,
-        rt: &Runtime<'_>,
-        f: &Rc<Function>,
-    ) -> Result<usize, String> {
-        match f.tier.entry.get() {
+    pub fn ensure_compiled(&self, rt: &Runtime<'_>, f: &Arc<Function>) -> Result<usize, String> {
+        match f.tier.entry() {
             0 => self.compile(rt, f),
             entry => Ok(entry),
         }
     }
 
+    /// Rewrites the call whose return address is `ret` from calling
+    /// `from` to calling `to`, after checking that the bytes there are
+    /// that call.
+    fn patch(&self, books: &mut Books, ret: usize, from: usize, to: usize) -> Result<(), String> {
+        let at = ret - Target::CALL_LEN;
+        let expect = Target::call(at, from).ok_or("expected target out of range")?;
+        let new = Target::call(at, to).ok_or("call out of range")?;
+        let bytes = self
+            .region
+            .read(at, Target::CALL_LEN)
+            .ok_or("call site outside code memory")?;
+        if bytes != expect {
+            return Err(format!(
+                "call site {at:#x} holds {bytes:02x?}, expected {expect:02x?}"
+            ));
+        }
+        self.region
+            .write(at, &new)
+            .map_err(|e| format!("cannot patch: {e}"))?;
+        books.patches += 1;
+        Ok(())
+    }
+
+    /// Compiles `f`, places it, links its calls, and patches every call
+    /// site that names it to call it directly.
+    fn compile(&self, rt: &Runtime<'_>, f: &Arc<Function>) -> Result<usize, String> {
+        let started = Instant::now();
+        // Calls of f's own name reach f only while f is the name's binding.
+        let bound_here = |sym: Sym| matches!(rt.ns.slot(sym), Slot::Func(g) if Arc::ptr_eq(g, f));
+        let self_sym = f.sym.filter(|&s| bound_here(s));
+        let mut registrar = Registrar::default();
+        let emitted = Target::function(
+            &f.body,
+            f.arity(),
+            f.cost,
+            &mut registrar,
+            self.nregs,
+            self_sym,
+        )
+        .map_err(|e| e.to_string())?;
+        within_charge(&emitted, f)?;
+        let block = self
+            .region
+            .alloc(emitted.code.len())
+            .ok_or("the code region is full")?;
+        let addr = block.addr();
+        let sites = registrar.into_sites(&f.source);
+        let mut code = emitted.code;
+        write_site_pointers(&mut code, &emitted.site_refs, &sites)
+            .ok_or("a site reference outside the code")?;
+        // Link: each call goes to its callee's entry when the callee is the
+        // name's current binding with machine code (or is `f` itself), else
+        // to the stub.
+        let stub = self.region.glue().stub;
+        let mut linked = Vec::with_capacity(emitted.calls.len());
+        for reloc in &emitted.calls {
+            let at = addr + reloc.at;
+            let target = match runtime::resolve(rt.ns, reloc.sym, reloc.argc) {
+                Ok(g) if Arc::ptr_eq(g, f) => SiteTarget::Own,
+                Ok(g) => code_of(g).map_or(SiteTarget::Stub, SiteTarget::Code),
+                Err(_) => SiteTarget::Stub,
+            };
+            let to = match &target {
+                SiteTarget::Stub => stub,
+                SiteTarget::Own => addr,
+                SiteTarget::Code(c) => c.entry(),
+            };
+            let bytes = Target::call(at, to).ok_or("call out of range")?;
+            code[reloc.at..reloc.at + bytes.len()].copy_from_slice(&bytes);
+            let site = sites
+                .get(reloc.site as usize)
+                .cloned()
+                .ok_or("a call without its site")?;
+            linked.push((
+                at + Target::CALL_LEN,
+                CallSite {
+                    sym: reloc.sym,
+                    argc: reloc.argc,
+                    site,
+                    target,
+                    owner: f.describe(),
+                },
+            ));
+        }
+        block
+            .write(&code)
+            .map_err(|e| format!("cannot write code memory: {e}"))?;
+        // A pure expression handle also gets a direct entry (its fast path).
+        let mut direct = None;
+        if f.handle {
+            if let Ok(Some(bytes)) = Target::direct(&f.body, f.arity(), self.nregs) {
+                if let Some(b) = self.region.alloc(bytes.len()) {
+                    if b.write(&bytes).is_ok() {
+                        direct = Some(b);
+                    }
+                }
+            }
+        }
+        let elapsed = started.elapsed();
+        let code = Arc::new(Code {
+            block,
+            direct,
+            pool_at: emitted.pool_at,
+            sites,
+            calls: linked.iter().map(|(ret, _)| *ret).collect(),
+            inlined: emitted.inlined,
+            callers: Mutex::new(HashSet::new()),
+            compile_time: elapsed,
+            name: f.describe(),
+            books: Arc::downgrade(&self.books),
+        });
+        // Only placed code is on the books.
+        let mut patched = Vec::new();
+        {
+            let mut books = self.books();
+            for (ret, site) in linked {
+                if let SiteTarget::Code(target) = &site.target {
+                    target.callers().insert(ret);
+                }
+                books.by_sym.entry(site.sym).or_default().insert(ret);
+                books.call_sites.insert(ret, site);
+            }
+            // Eager patching: sites in other code that name this function
+            // and still go through the stub now call it directly.
+            if let Some(sym) = f.sym.filter(|&s| bound_here(s)) {
+                let rets: Vec<usize> = books
+                    .by_sym
+                    .get(&sym)
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default();
+                for ret in rets {
+                    let Some(cs) = books.call_sites.get(&ret) else {
+                        continue;
+                    };
+                    if !matches!(cs.target, SiteTarget::Stub) || cs.argc != f.arity() {
+                        continue;
+                    }
+                    let owner = cs.owner.clone();
+                    // A site that fails its byte check stays on the
+                    // stub, which still reaches this function.
+                    if self.patch(&mut books, ret, stub, addr).is_ok() {
+                        if let Some(cs) = books.call_sites.get_mut(&ret) {
+                            cs.target = SiteTarget::Code(code.clone());
+                        }
+                        code.callers().insert(ret);
+                        patched.push((ret - Target::CALL_LEN, owner));
+                    }
+                }
+            }
+        }
+        let direct_addr = code.direct.as_ref().map_or(0, Block::addr);
+        let len = code.block.len();
+        f.tier.attach(code, addr, direct_addr);
+        self.event(JitEvent::Compiled {
+            function: f.describe(),
+            calls: f.tier.calls(),
+            bytes: len,
+            addr,
+            time: elapsed,
+        });
+        for (site, caller) in patched {
+            self.event(JitEvent::Patched {
+                site,
+                caller,
+                callee: f.describe(),
+            });
+        }
+        Ok(addr)
+    }
+
+    /// `f` is no longer the binding of its name (or is being dropped with
+    /// the engine): send every call site patched to it back to the stub
+    /// and let its code go. Called between statements, when no generated
+    /// code is running.
+    pub fn invalidate(&self, f: &Function) {
+        let Some(owner) = f.tier.detach() else {
+            return;
+        };
+        let Ok(code) = (owner as Arc<dyn Any + Send + Sync>).downcast::<Code>() else {
+            return;
+        };
+        let stub = self.region.glue().stub;
+        let mut released = Vec::new();
+        let mut unpatched = 0;
+        {
+            let mut books = self.books();
+            let callers: Vec<usize> = code.callers().drain().collect();
+            for ret in callers {
+                if self.patch(&mut books, ret, code.entry(), stub).is_ok() {
+                    unpatched += 1;
+                }
+                if let Some(cs) = books.call_sites.get_mut(&ret) {
+                    released.push(std::mem::replace(&mut cs.target, SiteTarget::Stub));
+                }
+            }
+        }
+        let bytes = code.block.len();
+        drop(released);
+        drop(code);
+        self.event(JitEvent::Invalidated {
+            function: f.describe(),
+            sites: unpatched,
+            bytes,
+        });
+    }
+
+    /// Machine code of `f`, if it has any.
+    pub fn code_info(&self, f: &Function) -> Option<CodeInfo> {
+        code_of(f).map(|c| CodeInfo {
+            addr: c.block.addr(),
+            bytes: c.block.len(),
+            compile_time: c.compile_time,
+        })
+    }
+
+    /// Total patches of call sites so far.
+    pub fn patch_count(&self) -> u64 {
+        self.books().patches
+    }
+
+    /// Bytes of live code and the region's high-water mark.
+    pub fn memory_use(&self) -> (usize, usize) {
+        (self.region.live_bytes(), self.region.used_bytes())
+    }
+
+    /// The stub every unlinked call site targets.
+    pub fn stub_addr(&self) -> usize {
+        self.region.glue().stub
+    }
+
+    /// The call sites in `f`'s code: the address of each call
+    /// instruction, the name it calls, and where it goes now (read back
+    /// from memory).
+    pub fn call_sites_of(&self, f: &Function) -> Vec<(usize, Sym, Option<usize>)> {
+        let Some(code) = code_of(f) else {
+            return Vec::new();
+        };
+        let books = self.books();
+        code.calls
+            .iter()
+            .filter_map(|ret| {
+                let cs = books.call_sites.get(ret)?;
+                let at = ret - Target::CALL_LEN;
+                Some((at, cs.sym, self.call_target(at)))
+            })
+            .collect()
+    }
+
+    /// Where the call instruction at `at` goes now, read from memory.
+    pub fn call_target(&self, at: usize) -> Option<usize> {
+        let bytes = self.region.read(at, Target::CALL_LEN)?;
+        Target::decode_call(at, &bytes)
+    }
+
     /// A listing of `f`'s machine code: address, bytes, instruction, with
     /// every call named and patched call sites marked.
+    #[cfg(feature = "asm")]
     pub fn listing(&self, f: &Function, name_of: &dyn Fn(Sym) -> String) -> Option<String> {
-        let (addr, bytes) = self.code_bytes(f)?;
-        let state = self.state.borrow();
-        let pool_at = state.code.get(&f.id).map_or(bytes.len(), |c| c.pool_at);
-        let natives = native_names(self);
-        let inlined: HashMap<usize, usize> = state
-            .code
-            .get(&f.id)
-            .map(|c| {
-                c.inlined
-                    .iter()
-                    .map(|&(at, nest)| (addr + at, nest))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let code = code_of(f)?;
+        let addr = code.block.addr();
+        let bytes = self.region.read(addr, code.block.len())?;
+        let pool_at = code.pool_at.min(bytes.len());
+        let books = self.books();
+        let mut names = Target::callee_names();
+        for site in code.sites.iter() {
+            let what = match &site.kind {
+                SiteKind::Global(sym) => format!("site: read global {}", name_of(*sym)),
+                SiteKind::Fail(kind) => format!("site: {kind}"),
+                SiteKind::Call { sym, argc } => format!("site: call of {}/{argc}", name_of(*sym)),
+            };
+            names.insert(site as *const Site as usize, what);
+        }
+        let inlined: HashMap<usize, usize> = code
+            .inlined
+            .iter()
+            .map(|&(at, nest)| (addr + at, nest))
+            .collect();
         let annotate = |ip: usize, len: usize| -> Option<String> {
             if let Some(nest) = inlined.get(&ip) {
                 return Some(format!(
-                    "inlined call of {}/{} (level {}): takes one from the call budget",
-                    f.name,
-                    f.arity(),
+                    "inlined call of {} (level {}): charged like a call",
+                    f.describe(),
                     nest + 1
                 ));
             }
-            if len == 5 && bytes[ip - addr] == CALL_REL32 {
-                let cs = state.call_sites.get(&(ip + 1))?;
-                let callee = format!("{}/{}", name_of(cs.sym), cs.argc);
-                return Some(match cs.target {
-                    Some(_) => {
-                        format!("call site of {callee}: patched, calls its machine code directly")
-                    }
-                    None => format!("call site of {callee}: through the runtime stub"),
-                });
+            if len == Target::CALL_LEN {
+                if let Some(cs) = books.call_sites.get(&(ip + len)) {
+                    let callee = format!("{}/{}", name_of(cs.sym), cs.argc);
+                    return Some(match cs.target {
+                        SiteTarget::Stub => format!("call site of {callee}: through the runtime stub"),
+                        _ => format!(
+                            "call site of {callee}: patched, calls its machine code directly"
+                        ),
+                    });
+                }
             }
-            // mov rax, imm64 naming a built-in or runtime helper
-            if len == 10 && bytes[ip - addr] == 0x48 && bytes[ip - addr + 1] == 0xB8 {
-                let imm = u64::from_le_bytes(bytes[ip - addr + 2..ip - addr + 10].try_into().ok()?);
-                return natives.get(&(imm as usize)).map(|n| n.to_string());
-            }
-            None
+            // An instruction with a 64-bit immediate naming a built-in, a
+            // runtime helper or a site.
+            let at = ip - addr;
+            let imm = bytes.get(at + len - 8..at + len)?;
+            let imm = u64::from_le_bytes(imm.try_into().ok()?) as usize;
+            names.get(&imm).cloned()
         };
-        let mut text = disasm::listing(addr, &bytes[..pool_at], &annotate);
+        let mut text = Target::listing(addr, &bytes[..pool_at], &annotate);
         // The constant pool: data, not instructions.
         for (i, chunk) in bytes[pool_at..].chunks_exact(8).enumerate() {
             let raw = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
@@ -386,567 +903,113 @@ impl Jit {
         }
         Some(text)
     }
+}
 
-    /// Compiles `f`, places it, links its calls, and patches every call
-    /// site that names it to call it directly.
-    fn compile(&self, rt: &Runtime<'_>, f: &Rc<Function>) -> Result<usize, String> {
-        let started = Instant::now();
-        let mut state = self.state.borrow_mut();
-        let mut registrar = Registrar {
-            state: &mut state,
-            source: &f.source,
-            made: Vec::new(),
-        };
-        // Calls of f's own name reach f only while f is the name's binding.
-        let self_sym = f
-            .sym
-            .filter(|&s| matches!(rt.ns.slot(s), Slot::Func(g) if Rc::ptr_eq(g, f)));
-        let emitted = emit::function(
-            &f.body,
-            f.arity(),
-            &self.helpers,
-            &mut registrar,
-            self.nregs,
-            self_sym,
-        );
-        let made = registrar.made;
-        let emitted = match emitted {
-            Ok(e) => e,
-            Err(e) => {
-                state.release_sites(&made);
-                return Err(match e {
-                    EmitError::Limit(k) => k.to_string(),
-                    EmitError::Assembler(s) => format!("assembler: {s}"),
+impl Machine for Jit {
+    fn promote(&self, rt: &Runtime<'_>, f: &Arc<Function>) -> Option<usize> {
+        if f.tier.uncompilable() {
+            return None;
+        }
+        match self.compile(rt, f) {
+            Ok(addr) => Some(addr),
+            Err(why) => {
+                f.tier.set_uncompilable();
+                self.event(JitEvent::Declined {
+                    function: f.describe(),
+                    why,
                 });
-            }
-        };
-        let Some(addr) = state.mem.alloc(emitted.code.len()) else {
-            state.release_sites(&made);
-            return Err("the code region is full".into());
-        };
-        // Link: each call goes to its callee's entry when the callee is the
-        // name's current binding with machine code (or is `f` itself), else
-        // to the stub.
-        let mut code = emitted.code;
-        let mut linked = Vec::with_capacity(emitted.calls.len());
-        for reloc in &emitted.calls {
-            let rel32_at = addr + reloc.rel32_at;
-            let (target, target_id) = match rt.ns.slot(reloc.sym) {
-                Slot::Func(g) if g.arity() == reloc.argc && Rc::ptr_eq(g, f) => (addr, Some(g.id)),
-                Slot::Func(g) if g.arity() == reloc.argc && g.tier.entry.get() != 0 => {
-                    (g.tier.entry.get(), Some(g.id))
-                }
-                _ => (self.stub, None),
-            };
-            let Some(rel) = rel32(rel32_at, target) else {
-                state.release_sites(&made);
-                let _ = state.mem.free(addr, code.len());
-                return Err("call out of rel32 range".into());
-            };
-            code[reloc.rel32_at..reloc.rel32_at + 4].copy_from_slice(&rel.to_le_bytes());
-            let site = CallSite {
-                sym: reloc.sym,
-                argc: reloc.argc,
-                site: reloc.site,
-                target: target_id,
-                owner: f.id,
-            };
-            linked.push((rel32_at, site));
-        }
-        if let Err(e) = state.mem.write(addr, &code) {
-            state.release_sites(&made);
-            return Err(format!("cannot write code memory: {e}"));
-        }
-        // Only placed code is on the books: a failure above leaves no
-        // record pointing into a block that holds no code.
-        let mut calls = Vec::with_capacity(linked.len());
-        let mut direct = Vec::new();
-        for (rel32_at, site) in linked {
-            state.by_sym.entry(site.sym).or_default().push(rel32_at);
-            if let Some(id) = site.target {
-                direct.push((id, rel32_at));
-            }
-            state.call_sites.insert(rel32_at, site);
-            calls.push(rel32_at);
-        }
-        state.code.insert(
-            f.id,
-            Code {
-                addr,
-                len: code.len(),
-                pool_at: emitted.pool_at,
-                direct: None,
-                func: Rc::downgrade(f),
-                calls,
-                inlined: emitted.inlined,
-                sites: made,
-                callers: Vec::new(),
-                compile_time: Duration::ZERO,
-            },
-        );
-        for (id, rel32_at) in direct {
-            if let Some(c) = state.code.get_mut(&id) {
-                c.callers.push(rel32_at);
-            }
-        }
-        f.tier.entry.set(addr);
-        // A pure expression handle also gets a direct entry (its fast path).
-        if f.tier.handle.get() && emit::is_pure(&f.body, &crate::stack::StackGuard::here()) {
-            if let Ok(bytes) = emit::direct_function(&f.body, f.arity(), self.nregs) {
-                if let Some(at) = state.mem.alloc(bytes.len()) {
-                    if state.mem.write(at, &bytes).is_ok() {
-                        if let Some(c) = state.code.get_mut(&f.id) {
-                            c.direct = Some((at, bytes.len()));
-                        }
-                        f.tier.direct.set(at);
-                    }
-                }
-            }
-        }
-        // Eager patching: sites in other code that name this function and
-        // still go through the stub now call it directly.
-        let mut patched = Vec::new();
-        if let Some(sym) = f.sym {
-            let bound_here = matches!(rt.ns.slot(sym), Slot::Func(g) if Rc::ptr_eq(g, f));
-            if bound_here {
-                let sites: Vec<usize> = state.by_sym.get(&sym).cloned().unwrap_or_default();
-                for rel32_at in sites {
-                    let cs = &state.call_sites[&rel32_at];
-                    if cs.target.is_none() && cs.argc == f.arity() {
-                        let owner = cs.owner;
-                        // A site that fails its byte check stays on the
-                        // stub, which still reaches this function.
-                        if state.patch(rel32_at, self.stub, addr, f.id).is_ok() {
-                            patched.push((rel32_at, owner));
-                        }
-                    }
-                }
-            }
-        }
-        let elapsed = started.elapsed();
-        if let Some(c) = state.code.get_mut(&f.id) {
-            c.compile_time = elapsed;
-        }
-        let len = code.len();
-        drop(state);
-        self.event(JitEvent::Compiled {
-            function: describe(f),
-            calls: f.tier.calls.get(),
-            bytes: len,
-            addr,
-            time: elapsed,
-        });
-        for (site, owner) in patched {
-            self.event(JitEvent::Patched {
-                site,
-                caller: self.name_of(owner),
-                callee: describe(f),
-            });
-        }
-        Ok(addr)
-    }
-
-    /// `f` is no longer the binding of its name: send every call site
-    /// patched to it back to the stub and free its code. Called between
-    /// statements, when no generated code is running.
-    pub(crate) fn invalidate(&self, f: &Function) {
-        let mut state = self.state.borrow_mut();
-        let Some(code) = state.code.get(&f.id) else {
-            return;
-        };
-        let (callers, addr) = (code.callers.clone(), code.addr);
-        let mut unpatched = 0;
-        for rel32_at in callers {
-            if state.patch(rel32_at, addr, self.stub, u64::MAX).is_ok() {
-                unpatched += 1;
-            }
-            if let Some(cs) = state.call_sites.get_mut(&rel32_at) {
-                cs.target = None;
-            }
-        }
-        let freed = state.free_code(f.id);
-        f.tier.entry.set(0);
-        f.tier.direct.set(0);
-        drop(state);
-        self.event(JitEvent::Invalidated {
-            function: describe(f),
-            sites: unpatched,
-            bytes: freed,
-        });
-    }
-
-    /// Frees the code of functions nothing refers to any more (expression
-    /// statements after they ran, dropped expression handles). Called
-    /// between statements, when no generated code is running.
-    pub(crate) fn sweep(&self) {
-        let mut state = self.state.borrow_mut();
-        let dead: Vec<u64> = state
-            .code
-            .iter()
-            .filter(|(_, c)| c.func.strong_count() == 0)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in dead {
-            state.free_code(id);
-        }
-    }
-
-    /// Reads the global variable named at `site` (late binding).
-    pub(crate) fn read_global(&self, rt: &Runtime<'_>, site: u32) -> Result<f64, Error> {
-        let state = self.state.borrow();
-        let s = state.site(site)?;
-        let SiteKind::Global(sym) = s.kind else {
-            return Err(internal("site is not a global"));
-        };
-        let kind = match rt.ns.slot(sym) {
-            Slot::Var(x) => return Ok(*x),
-            Slot::Func(_) => ErrorKind::FunctionAsValue(rt.ns.name(sym).to_string()),
-            Slot::Empty => ErrorKind::UndefinedVariable(rt.ns.name(sym).to_string()),
-        };
-        Err(Error::at(kind, s.span).in_source(&s.source))
-    }
-
-    /// The error a `Fail` site raises.
-    pub(crate) fn site_error(&self, site: u32) -> Error {
-        let state = self.state.borrow();
-        match state.site(site) {
-            Ok(Site {
-                kind: SiteKind::Fail(kind),
-                span,
-                source,
-            }) => Error::at(kind.clone(), *span).in_source(source),
-            Ok(_) => internal("site is not a failure"),
-            Err(e) => e,
-        }
-    }
-
-    /// A call at `site` failed with `status`: give the error the call's
-    /// position if it has none.
-    pub(crate) fn call_failed(&self, site: u32, status: u32, stopped: bool) {
-        let state = self.state.borrow();
-        let Ok(s) = state.site(site) else { return };
-        let mut pending = self.pending.borrow_mut();
-        if status == STATUS_STACK {
-            // Out of stack, out of budget, or stopped (see `Interrupter`).
-            let kind = if stopped {
-                ErrorKind::Interrupted
-            } else {
-                ErrorKind::RecursionTooDeep
-            };
-            *pending = Some(Error::at(kind, s.span).in_source(&s.source));
-        } else if let Some(e) = pending.as_mut() {
-            if e.span.is_none() {
-                e.span = Some(s.span);
-                e.source = Some(s.source.clone());
+                None
             }
         }
     }
 
-    pub(crate) fn call_site_argc(&self, ret: usize) -> Result<usize, Error> {
-        let state = self.state.borrow();
-        state
+    fn enter(
+        &self,
+        rt: &Runtime<'_>,
+        entry: usize,
+        args: &[f64],
+        budget: u64,
+    ) -> Result<f64, Error> {
+        let trampoline = self.region.glue().trampoline;
+        // SAFETY: `trampoline` is this JIT's region's glue, and the region
+        // lives as long as the JIT. `entry` comes from the `Tier` of a
+        // function of this engine (the only code the engine's runtime
+        // runs), which holds the code it points into; no function is
+        // rebound while machine code runs.
+        unsafe { Target::enter(trampoline, rt, entry, args, budget) }
+    }
+
+    fn stub_argc(&self, ret: usize) -> Result<usize, Error> {
+        self.books()
             .call_sites
-            .get(&(ret - 4))
+            .get(&ret)
             .map(|cs| cs.argc)
-            .ok_or_else(|| internal("unknown call site"))
+            .ok_or_else(|| ErrorKind::Internal("unknown call site".into()).into())
     }
 
-    /// The body of the stub: resolve the callee of the call returning to
-    /// `ret`, run it in the right tier, and patch the site once the callee
-    /// has machine code.
-    pub(crate) fn call_through_stub(
+    fn call_through_stub(
         &self,
         rt: &Runtime<'_>,
         ret: usize,
         args: &[f64],
         budget: u64,
     ) -> Result<f64, Error> {
-        let rel32_at = ret - 4;
-        let (sym, span, source) = {
-            let state = self.state.borrow();
-            let cs = state
+        let (sym, site) = {
+            let books = self.books();
+            let cs = books
                 .call_sites
-                .get(&rel32_at)
-                .ok_or_else(|| internal("unknown call site"))?;
-            let s = state.site(cs.site)?;
-            (cs.sym, s.span, s.source.clone())
+                .get(&ret)
+                .ok_or_else(|| Error::from(ErrorKind::Internal("unknown call site".into())))?;
+            (cs.sym, cs.site.clone())
         };
-        let at = |kind| Error::at(kind, span).in_source(&source);
-        let f = match rt.ns.slot(sym) {
-            Slot::Func(f) => f.clone(),
-            Slot::Var(_) => return Err(at(ErrorKind::CallingVariable(rt.ns.name(sym).into()))),
-            Slot::Empty => return Err(at(ErrorKind::UnknownFunction(rt.ns.name(sym).into()))),
-        };
-        if f.arity() != args.len() {
-            return Err(at(ErrorKind::Arity {
-                name: f.name.clone(),
-                expected: f.arity(),
-                got: args.len(),
-            }));
+        let f = runtime::resolve(rt.ns, sym, args.len()).map_err(|k| site.error(k))?;
+        if rt.stopped() {
+            return Err(site.error(ErrorKind::Interrupted));
         }
-        // The call budget, as the callee's prologue would check it.
-        if budget == 0 {
-            return Err(at(ErrorKind::RecursionTooDeep));
-        }
-        rt.guard.check().map_err(at)?;
-        f.tier.stub_entries.set(f.tier.stub_entries.get() + 1);
-        let result = match self.entry_for(rt, &f) {
+        rt.guard.check().map_err(|k| site.error(k))?;
+        f.tier.count_stub_entry();
+        let result = match rt.entry_for(f) {
             Some(entry) => {
-                let patched_in = {
-                    let mut state = self.state.borrow_mut();
-                    match state.call_sites.get(&rel32_at) {
-                        Some(c) if c.target.is_none() => {
-                            let owner = c.owner;
-                            state
-                                .patch(rel32_at, self.stub, entry, f.id)
-                                .ok()
-                                .map(|()| owner)
-                        }
-                        _ => None,
-                    }
-                };
-                if let Some(owner) = patched_in {
-                    self.event(JitEvent::Patched {
-                        site: rel32_at,
-                        caller: self.name_of(owner),
-                        callee: describe(&f),
-                    });
-                }
+                self.link_site(ret, f, entry);
                 self.enter(rt, entry, args, budget)
             }
-            None => {
-                // Interpreted, this call is one more frame deep than its
-                // machine-code caller.
-                let depth = crate::engine::MAX_CALL_DEPTH - budget + 1;
-                let saved = rt.depth.replace(depth);
-                let result = rt.interpret(&f, args);
-                rt.depth.set(saved);
-                result
-            }
+            None => (rt.interpret)(rt, f, args, budget),
         };
         result.map_err(|e| match e.span {
-            None => at(e.kind),
+            None => site.error(e.kind),
             Some(_) => e,
         })
     }
+}
 
-    /// Machine code of `f`, if it has any.
-    pub fn code_info(&self, f: &Function) -> Option<CodeInfo> {
-        let state = self.state.borrow();
-        state.code.get(&f.id).map(|c| CodeInfo {
-            addr: c.addr,
-            bytes: c.len,
-            compile_time: c.compile_time,
-        })
-    }
-
-    /// The bytes of `f`'s machine code.
-    pub fn code_bytes(&self, f: &Function) -> Option<(usize, Vec<u8>)> {
-        let state = self.state.borrow();
-        let c = state.code.get(&f.id)?;
-        Some((c.addr, state.mem.read(c.addr, c.len)))
-    }
-
-    /// Where the `call rel32` whose `rel32` is at `rel32_at` goes now:
-    /// `Some(target address)` as read back from memory.
-    pub fn call_target(&self, rel32_at: usize) -> Option<usize> {
-        let state = self.state.borrow();
-        let bytes = state.mem.read(rel32_at - 1, 5);
-        if bytes[0] != CALL_REL32 {
-            return None;
-        }
-        let rel = i32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-        Some((rel32_at + 4).wrapping_add_signed(rel as isize))
-    }
-
-    /// The `rel32` addresses of the calls in `f`'s code, with the name each
-    /// calls.
-    pub fn call_sites_of(&self, f: &Function) -> Vec<(usize, Sym)> {
-        let state = self.state.borrow();
-        let Some(c) = state.code.get(&f.id) else {
-            return Vec::new();
+impl Jit {
+    /// Patches the stub call returning to `ret` to call `f`'s code at
+    /// `entry` (when `f` holds that code and the site still goes through
+    /// the stub).
+    fn link_site(&self, ret: usize, f: &Function, entry: usize) {
+        let Some(code) = code_of(f).filter(|c| c.entry() == entry) else {
+            return;
         };
-        c.calls
-            .iter()
-            .filter_map(|a| state.call_sites.get(a).map(|cs| (*a, cs.sym)))
-            .collect()
-    }
-
-    /// The stub every unlinked call site targets.
-    pub fn stub_addr(&self) -> usize {
-        self.stub
-    }
-
-    /// Total patches of call sites so far.
-    pub fn patch_count(&self) -> u64 {
-        self.state.borrow().patches
-    }
-
-    /// Bytes of live code and the region's high-water mark.
-    pub fn memory_use(&self) -> (usize, usize) {
-        let state = self.state.borrow();
-        (state.mem.live_bytes(), state.mem.used_bytes())
-    }
-
-    /// The name of the function whose code starts at `addr`.
-    pub fn function_at(&self, addr: usize) -> Option<String> {
-        let state = self.state.borrow();
-        state
-            .code
-            .values()
-            .find(|c| c.addr == addr)
-            .and_then(|c| c.func.upgrade())
-            .map(|f| f.name.clone())
-    }
-}
-
-/// Names of the native functions generated code may call, by address.
-fn native_names(jit: &Jit) -> HashMap<usize, &'static str> {
-    let mut names: HashMap<usize, &'static str> = HashMap::new();
-    for b in crate::builtins::BUILTINS {
-        match b.kind {
-            crate::builtins::Kind::F1(f) => {
-                names.entry(f as usize).or_insert(b.name);
-            }
-            crate::builtins::Kind::F2(f) => {
-                names.entry(f as usize).or_insert(b.name);
-            }
-            crate::builtins::Kind::Const(_) => {}
-        }
-    }
-    names.insert(
-        crate::builtins::rem as *const () as usize,
-        "fmod (the % operator)",
-    );
-    names.insert(
-        crate::builtins::pow as *const () as usize,
-        "pow (the ^ operator)",
-    );
-    names.insert(jit.helpers.global, "runtime: read a global variable");
-    names.insert(jit.helpers.fail, "runtime: raise this site's error");
-    names.insert(jit.helpers.call_failed, "runtime: a call failed");
-    names
-}
-
-fn describe(f: &Function) -> String {
-    format!("{}/{}", f.name, f.arity())
-}
-
-fn internal(what: &str) -> Error {
-    ErrorKind::Unsupported(format!("internal error: {what}")).into()
-}
-
-/// `target - (rel32_at + 4)` as a `rel32`, if it fits.
-fn rel32(rel32_at: usize, target: usize) -> Option<i32> {
-    let next = i64::try_from(rel32_at + 4).ok()?;
-    let target = i64::try_from(target).ok()?;
-    i32::try_from(target - next).ok()
-}
-
-impl State {
-    fn site(&self, id: u32) -> Result<&Site, Error> {
-        self.sites
-            .get(id as usize)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| internal("unknown site"))
-    }
-
-    fn release_sites(&mut self, ids: &[u32]) {
-        for &id in ids {
-            self.sites[id as usize] = None;
-            self.free_sites.push(id);
-        }
-    }
-
-    /// Rewrites the `rel32` of the call at `rel32_at` from `expected` to
-    /// `new`, after checking that the bytes there are that call, and
-    /// records the site as calling `new_id` (`u64::MAX`: the stub).
-    fn patch(
-        &mut self,
-        rel32_at: usize,
-        expected: usize,
-        new: usize,
-        new_id: u64,
-    ) -> Result<(), String> {
-        let bytes = self.mem.read(rel32_at - 1, 5);
-        let want = rel32(rel32_at, expected).ok_or("expected target out of range")?;
-        let mut expect_bytes = vec![CALL_REL32];
-        expect_bytes.extend_from_slice(&want.to_le_bytes());
-        if bytes != expect_bytes {
-            return Err(format!(
-                "call site {rel32_at:#x} holds {bytes:02x?}, expected {expect_bytes:02x?}"
-            ));
-        }
-        let rel = rel32(rel32_at, new).ok_or("call out of rel32 range")?;
-        self.mem
-            .write(rel32_at, &rel.to_le_bytes())
-            .map_err(|e| format!("cannot patch: {e}"))?;
-        self.patches += 1;
-        if new_id != u64::MAX {
-            if let Some(cs) = self.call_sites.get_mut(&rel32_at) {
-                cs.target = Some(new_id);
-            }
-            if let Some(c) = self.code.get_mut(&new_id) {
-                c.callers.push(rel32_at);
-            }
-        }
-        Ok(())
-    }
-
-    /// Frees a function's code and everything recorded about it; returns
-    /// the bytes freed.
-    fn free_code(&mut self, id: u64) -> usize {
-        let Some(code) = self.code.remove(&id) else {
-            return 0;
+        let mut books = self.books();
+        let owner = match books.call_sites.get(&ret) {
+            Some(cs) if matches!(cs.target, SiteTarget::Stub) => cs.owner.clone(),
+            _ => return,
         };
-        for rel32_at in &code.calls {
-            if let Some(cs) = self.call_sites.remove(rel32_at) {
-                if let Some(v) = self.by_sym.get_mut(&cs.sym) {
-                    v.retain(|a| a != rel32_at);
-                }
-                if let Some(t) = cs.target.and_then(|t| self.code.get_mut(&t)) {
-                    t.callers.retain(|a| a != rel32_at);
-                }
-            }
+        if self
+            .patch(&mut books, ret, self.region.glue().stub, entry)
+            .is_err()
+        {
+            return;
         }
-        self.release_sites(&code.sites);
-        // Nothing calls it (its callers were unpatched or are being freed),
-        // and no frame is in it (we run between statements). Its direct
-        // entry goes with it; the function's `Tier` was reset by the caller
-        // or the function is gone.
-        let _ = self.mem.free(code.addr, code.len);
-        if let Some((at, len)) = code.direct {
-            let _ = self.mem.free(at, len);
+        if let Some(cs) = books.call_sites.get_mut(&ret) {
+            cs.target = SiteTarget::Code(code.clone());
         }
-        code.len
-    }
-}
-
-/// Registers the sites of one function being compiled.
-struct Registrar<'a> {
-    state: &'a mut State,
-    source: &'a Arc<Source>,
-    made: Vec<u32>,
-}
-
-impl Sites for Registrar<'_> {
-    fn site(&mut self, kind: SiteKind, span: Span) -> u32 {
-        let site = Site {
-            kind,
-            span,
-            source: self.source.clone(),
-        };
-        let id = match self.state.free_sites.pop() {
-            Some(id) => {
-                self.state.sites[id as usize] = Some(site);
-                id
-            }
-            None => {
-                self.state.sites.push(Some(site));
-                u32::try_from(self.state.sites.len() - 1).unwrap_or(u32::MAX)
-            }
-        };
-        self.made.push(id);
-        id
+        code.callers().insert(ret);
+        drop(books);
+        self.event(JitEvent::Patched {
+            site: ret - Target::CALL_LEN,
+            caller: owner,
+            callee: f.describe(),
+        });
     }
 }

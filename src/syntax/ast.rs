@@ -12,28 +12,47 @@ use crate::error::{ErrorKind, Span};
 /// couple of nodes, so 10,000 leaves ample room.
 pub const MAX_DEPTH: u32 = 10_000;
 
+/// A prefix operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnOp {
+    /// `-a`
     Neg,
+    /// `+a`
     Plus,
+    /// `!a`
     Not,
 }
 
+/// An infix operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
+    /// `+`
     Add,
+    /// `-`
     Sub,
+    /// `*`
     Mul,
+    /// `/`
     Div,
+    /// `%`
     Rem,
+    /// `^` or `**`
     Pow,
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
+    /// `&&`
     And,
+    /// `||`
     Or,
 }
 
@@ -51,6 +70,7 @@ impl BinOp {
         }
     }
 
+    /// How it is written.
     pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Add => "+",
@@ -75,15 +95,21 @@ impl BinOp {
 /// differently spaced text compare equal.
 #[derive(Debug, Clone)]
 pub struct Expr {
+    /// What it is.
     pub kind: ExprKind,
+    /// Where it was written.
     pub span: Span,
     depth: u32,
 }
 
+/// The kinds of expression.
 #[derive(Debug, Clone)]
 pub enum ExprKind {
+    /// A number literal.
     Num(f64),
+    /// A name used as a value.
     Var(String),
+    /// A prefix operator and its operand.
     Unary(UnOp, Box<Expr>),
     /// `a op b` for a comparison or `^`. Built with a left-associative
     /// operator, it becomes a [`ExprKind::Chain`] (see [`Expr::new`]).
@@ -93,6 +119,7 @@ pub enum ExprKind {
     /// however long it is, so `1+1+…+1` with a million terms is not a
     /// million levels of nesting (SPEC §4 asks for 10 MB of source).
     Chain(Box<Expr>, Vec<(BinOp, Expr)>),
+    /// `c ? a : b`
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// `name(args)`; the span of the name is kept for "unknown function".
     Call(String, Span, Vec<Expr>),
@@ -176,6 +203,7 @@ impl Expr {
         Ok(Expr { kind, span, depth })
     }
 
+    /// How deeply it nests (a leaf is 1).
     pub fn depth(&self) -> u32 {
         self.depth
     }
@@ -243,15 +271,22 @@ impl Drop for Expr {
 pub enum Stmt {
     /// `name(params) = body`
     Def {
+        /// The function's name, and where it is written.
         name: String,
+        #[allow(missing_docs)]
         name_span: Span,
+        /// Each parameter, and where it is written.
         params: Vec<(String, Span)>,
+        #[allow(missing_docs)]
         body: Box<Expr>,
     },
     /// `name = value`
     Assign {
+        /// The variable's name, and where it is written.
         name: String,
+        #[allow(missing_docs)]
         name_span: Span,
+        #[allow(missing_docs)]
         value: Box<Expr>,
     },
     /// An expression whose value is printed.

@@ -27,8 +27,8 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
-use crate::engine::Slot;
-use crate::{builtins, Engine, Error, ErrorKind, Mode, Options, Outcome, Source};
+use exprjit::internals;
+use exprjit::{Engine, Error, ErrorKind, JitEvent, Mode, Options, Outcome, Source};
 
 /// The prompt, and the prompt of a statement's further lines.
 pub const PROMPT: &str = ">>> ";
@@ -132,7 +132,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
             a if is_identifier(a) => Ok(Command::Asm(Some(a.to_string()))),
             a => Err(format!(
                 "not a function name: '{}' (usage: :asm [NAME])",
-                crate::error::shorten(a)
+                internals::shorten(a)
             )),
         },
         "ast" => match arg {
@@ -146,7 +146,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
             "tiered" => Ok(Command::Mode(Some(Mode::Tiered))),
             a => Err(format!(
                 "unknown mode '{}' (expected interp, jit or tiered)",
-                crate::error::shorten(a)
+                internals::shorten(a)
             )),
         },
         "threshold" => match arg {
@@ -156,7 +156,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
                 _ => Err(format!(
                     "the threshold must be a whole number from 1 to {}, got '{}'",
                     u32::MAX,
-                    crate::error::shorten(a)
+                    internals::shorten(a)
                 )),
             },
         },
@@ -166,7 +166,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
             "off" => Ok(Command::Trace(Some(false))),
             a => Err(format!(
                 "expected 'on' or 'off', got '{}'",
-                crate::error::shorten(a)
+                internals::shorten(a)
             )),
         },
         "load" => match arg {
@@ -179,7 +179,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
 
 /// The full name of a command given by name, alias or unambiguous prefix.
 fn resolve_command(word: &str) -> Result<&'static str, String> {
-    let shown = crate::error::shorten(word);
+    let shown = internals::shorten(word);
     if word.is_empty() {
         return Err("missing command name after ':' (try :help)".to_string());
     }
@@ -311,9 +311,9 @@ pub fn complete(line: &str, pos: usize, user: &[(String, bool)]) -> Completion {
     if prefix.is_empty() || prefix.starts_with(|c: char| c.is_ascii_digit()) {
         return Completion::Words(pos, Vec::new());
     }
-    let mut words: Vec<String> = builtins::BUILTINS
-        .iter()
-        .map(|b| b.name)
+    let mut words: Vec<String> = internals::builtins()
+        .into_iter()
+        .map(|(n, _)| n)
         .chain(user.iter().map(|(n, _)| n.as_str()))
         .filter(|n| n.starts_with(prefix))
         .map(str::to_string)
@@ -381,6 +381,7 @@ impl<O: Write, E: Write> Session<O, E> {
     }
 
     /// The writers back (tests read what was printed).
+    #[cfg(test)]
     pub fn into_writers(self) -> (O, E) {
         (self.out, self.err)
     }
@@ -443,14 +444,14 @@ impl<O: Write, E: Write> Session<O, E> {
             lines.clear();
             match outcome {
                 Outcome::Value(x) => {
-                    lines.push_str(&crate::number::format(x));
+                    lines.push_str(&exprjit::format_number(x));
                 }
                 Outcome::Defined { name, params } if confirm => {
                     let text = format!("{name}({}) defined", params.join(", "));
                     lines.push_str(&paint(color, DIM, &text));
                 }
                 Outcome::Assigned { name, value } if confirm => {
-                    let text = format!("{name} = {}", crate::number::format(value));
+                    let text = format!("{name} = {}", exprjit::format_number(value));
                     lines.push_str(&paint(color, DIM, &text));
                 }
                 _ => return,
@@ -477,10 +478,8 @@ impl<O: Write, E: Write> Session<O, E> {
             }
             Command::Vars => {
                 let mut text = String::new();
-                for (name, slot) in self.engine.namespace().bindings() {
-                    if let Slot::Var(x) = slot {
-                        let _ = writeln!(text, "{name} = {}", crate::number::format(*x));
-                    }
+                for (name, x) in self.engine.variables() {
+                    let _ = writeln!(text, "{name} = {}", exprjit::format_number(x));
                 }
                 if text.is_empty() {
                     self.note("no variables defined");
@@ -617,12 +616,12 @@ impl<O: Write, E: Write> Session<O, E> {
             self.paint(BOLD, "Built-ins:")
         );
         let mut line = String::from(" ");
-        for b in builtins::BUILTINS {
-            let word = match b.arity() {
-                None => b.name.to_string(),
-                Some(1) => format!("{}(x)", b.name),
-                Some(_) if b.name == "atan2" => "atan2(y, x)".to_string(),
-                Some(_) => format!("{}(x, y)", b.name),
+        for (name, arity) in internals::builtins() {
+            let word = match arity {
+                None => name.to_string(),
+                Some(1) => format!("{name}(x)"),
+                Some(_) if name == "atan2" => "atan2(y, x)".to_string(),
+                Some(_) => format!("{name}(x, y)"),
             };
             if line.len() + word.len() + 1 > 78 {
                 let _ = writeln!(text, "{line}");
@@ -695,35 +694,30 @@ impl<O: Write, E: Write> Session<O, E> {
             .count();
         let functions = self.engine.function_stats().len();
         let _ = writeln!(text, "compiled functions: {compiled} of {functions}");
-        #[cfg(target_arch = "x86_64")]
-        match self.engine.jit() {
+        match self.engine.jit_stats() {
             Some(jit) => {
-                let (live, high) = jit.memory_use();
                 let _ = writeln!(
                     text,
-                    "code memory: {live} bytes live, {high} bytes high-water"
+                    "code memory: {} bytes live, {} bytes high-water",
+                    jit.live_bytes, jit.used_bytes
                 );
-                let _ = writeln!(text, "call-site patches: {}", jit.patch_count());
-                let events = jit.events();
-                let count =
-                    |f: fn(&crate::jit::JitEvent) -> bool| events.iter().filter(|e| f(e)).count();
-                use crate::jit::JitEvent as J;
+                let _ = writeln!(text, "call-site patches: {}", jit.patches);
+                let events = self.engine.jit_events();
+                let count = |f: fn(&JitEvent) -> bool| events.iter().filter(|e| f(e)).count();
                 let _ = writeln!(
                     text,
                     "recent JIT events: {} ({} compiled, {} patched, {} invalidated, {} declined)",
                     events.len(),
-                    count(|e| matches!(e, J::Compiled { .. })),
-                    count(|e| matches!(e, J::Patched { .. })),
-                    count(|e| matches!(e, J::Invalidated { .. })),
-                    count(|e| matches!(e, J::Declined { .. })),
+                    count(|e| matches!(e, JitEvent::Compiled { .. })),
+                    count(|e| matches!(e, JitEvent::Patched { .. })),
+                    count(|e| matches!(e, JitEvent::Invalidated { .. })),
+                    count(|e| matches!(e, JitEvent::Declined { .. })),
                 );
             }
             None => {
                 let _ = writeln!(text, "code memory: none (nothing has needed the JIT yet)");
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = writeln!(text, "no JIT on this processor");
         text
     }
 
@@ -749,11 +743,9 @@ impl<O: Write, E: Write> Session<O, E> {
 
     /// User names and whether each is a function, for completion.
     pub fn names(&self) -> Vec<(String, bool)> {
-        self.engine
-            .namespace()
-            .bindings()
-            .map(|(n, s)| (n.to_string(), matches!(s, Slot::Func(_))))
-            .collect()
+        let vars = self.engine.variables().into_iter().map(|(n, _)| (n, false));
+        let funcs = self.engine.function_stats().into_iter().map(|f| (f.name, true));
+        vars.chain(funcs).collect()
     }
 }
 
@@ -895,7 +887,7 @@ pub fn run(options: Options) -> ExitCode {
     // the terminal is cooked, Ctrl-C is a SIGINT, and this handler stops
     // the evaluation; the session goes on.
     let interrupter = session.engine.interrupter();
-    if let Err(e) = ctrlc::set_handler(move || interrupter.interrupt()) {
+    if let Err(e) = ctrlc::set_handler(move || interrupter.stop()) {
         eprintln!("note: Ctrl-C will end the session, not stop an evaluation: {e}");
     }
 

@@ -6,9 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::engine::{Engine, Mode, Options};
-use crate::error::{Error, ErrorKind, Source};
-use crate::syntax::{self, ast::Stmt};
+use exprjit::internals::{self, ast::Stmt};
+use exprjit::{Engine, Error, ErrorKind, ExprHandle, JitEvent, Mode, Options, Source};
 
 /// One benchmark: definitions, then an expression over `vars` evaluated
 /// with each row of `inputs` in turn.
@@ -76,7 +75,7 @@ pub const FORMULA: &str = "sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x
 /// A case made from a program: its last statement is the expression.
 pub fn from_program(text: &str) -> Result<Case, Error> {
     let source = Source::new("<bench>", text);
-    let stmts = syntax::parse_program(text).map_err(|e| e.in_source(&source))?;
+    let stmts = internals::parse_program(text).map_err(|e| e.in_source(&source))?;
     let Some(Stmt::Expr(e)) = stmts.last() else {
         return Err(ErrorKind::Input(
             "bench: the program's last statement must be an expression to measure".into(),
@@ -181,7 +180,7 @@ pub fn run_case(
     for m in &modes[1..] {
         let same = m.value.to_bits() == bits || (m.value.is_nan() && modes[0].value.is_nan());
         if !same {
-            return Err(ErrorKind::Unsupported(format!(
+            return Err(ErrorKind::Internal(format!(
                 "bench '{}': {:?} gave {} but interp gave {}",
                 case.name, m.mode, m.value, modes[0].value
             ))
@@ -198,7 +197,7 @@ fn engine_for(
     case: &Case,
     mode: Mode,
     threshold: u32,
-) -> Result<(Engine, crate::ExprHandle), Error> {
+) -> Result<(Engine, ExprHandle), Error> {
     let mut engine = Engine::with_options(Options {
         mode,
         threshold,
@@ -231,7 +230,7 @@ fn calibrate(case: &Case, settings: &Settings) -> Result<u64, Error> {
 fn one_run(
     case: &Case,
     engine: &Engine,
-    handle: &crate::ExprHandle,
+    handle: &ExprHandle,
     evals: u64,
 ) -> Result<(Duration, f64), Error> {
     let started = Instant::now();
@@ -253,7 +252,7 @@ fn one_run(
 fn result(
     mode: Mode,
     engine: &Engine,
-    handle: &crate::ExprHandle,
+    handle: &ExprHandle,
     times: &mut [Duration],
     evals: u64,
     value: f64,
@@ -273,7 +272,7 @@ fn result(
     }
     #[cfg(target_arch = "x86_64")]
     let tier_up = engine.jit_events().into_iter().find_map(|e| match e {
-        crate::jit::JitEvent::Compiled {
+        JitEvent::Compiled {
             function, calls, ..
         } => Some((function, calls)),
         _ => None,
@@ -349,7 +348,7 @@ pub fn json(results: &[CaseResult]) -> String {
                         "compile_ns": m.compile_time.as_secs_f64() * 1e9,
                         "code_bytes": m.code_bytes,
                         "tier_up": m.tier_up.as_ref().map(|(f, n)| serde_json::json!({"function": f, "calls": n})),
-                        "value": crate::number::format(m.value),
+                        "value": exprjit::format_number(m.value),
                     });
                     (name, v)
                 })

@@ -1,15 +1,16 @@
 //! Code generation: lowered [`Node`]s to x86-64 machine code (SSE2 only).
 //!
-//! The output is position independent except for the `call rel32`s to
-//! other generated code, which are left as relocations for `jit::link`.
+//! The output is position independent except for two kinds of
+//! relocation the JIT's linker fills in: the `call rel32`s to other
+//! generated code (or to the stub), and the 64-bit pointers to the sites
+//! (what an error or a global read refers to) that runtime helpers get.
 //!
 //! # Registers and ABI (named once, here)
 //!
 //! | register      | role                                                  |
 //! |---------------|-------------------------------------------------------|
-//! | `r12`         | `CTX`: the runtime context (pointer to the stack      |
-//! |               | limit at [`CTX_LIMIT`])                               |
-//! | `r13`         | `BUDGET`: how many more calls may nest (see below)    |
+//! | `r12`         | `CTX`: the runtime context (`entry::Ctx`)             |
+//! | `r13`         | `BUDGET`: bytes of stack budget left (see below)      |
 //! | `xmm0..xmm13` | values: the value at depth `d` lives in `xmm<d>`;     |
 //! |               | in a body that calls nothing, the top ones hold its   |
 //! |               | parameters instead (`Emitter::pin_params`)            |
@@ -21,23 +22,23 @@
 //! Generated functions use exprjit's own convention: the caller stores the
 //! arguments at `[rsp]`, `[rsp+8]`, … and executes `call`; the callee
 //! returns the value in `xmm0` with `CF` clear, or fails with `CF` set and
-//! a status in `eax` (1 an error is recorded in the runtime, 2 out of
-//! stack or call budget, or interrupted), and preserves `r12`, `rbx`, `rbp`, `rsp`, and — when it
-//! succeeds — `r13`. So a call site is `call rel32 ; jc failed`. There is
-//! no frame pointer: a prologue is one `sub rsp, FRAME` (benchmarked:
-//! `fib` ran three instructions shorter per call); the epilogue ends with
-//! `add r13, 1`, which cannot carry, so `CF` is clear. Reporting failure
-//! in a flag instead of `eax` saved an `xor` and a `test` per call: fib(20)
-//! 18.1 µs → 17.8 µs.
+//! a status in `eax` (1: an error is recorded in the runtime; 2: out of
+//! stack budget, or stopped), and preserves `r12`, `rbx`, `rbp`, `rsp`,
+//! and — when it succeeds — `r13`. So a call site is `call rel32 ; jc
+//! failed`. There is no frame pointer: a prologue is one `sub rsp, FRAME`
+//! (a frame pointer cost `fib` three instructions a call); the epilogue
+//! ends with `add r13, COST`, which cannot carry, so `CF` is clear.
 //!
-//! Every function's prologue takes one from `BUDGET` and fails when there
-//! was none left; the interpreter counts its calls against the same limit
-//! (`engine::MAX_CALL_DEPTH`), so unbounded recursion stops at the same
+//! Every function's prologue charges its cost ([`crate::analysis::cost`])
+//! to `BUDGET` and fails when it does not fit: the interpreter charges the
+//! same costs to the same budget, so unbounded recursion stops at the same
 //! call, with the same error position, in every tier — inlined calls
-//! included (`SelfInline`). The stack floor is checked too, as a
-//! backstop for threads with small stacks. Runtime helpers and built-ins
-//! are plain `extern "sysv64"` functions, which preserve `r12` too and
-//! clobber every `xmm`.
+//! included (`SelfInline`). The prologue also compares `rsp` with the
+//! evaluation's stack floor (a backstop the budget keeps from ever firing)
+//! and the stop word with the epoch the evaluation started at (so an
+//! [`crate::Interrupter`] stops any recursion). Runtime helpers and
+//! built-ins are plain `extern "sysv64"` functions, which preserve `r12`
+//! and `r13` too and clobber every `xmm`.
 //!
 //! # Frame
 //!
@@ -46,8 +47,11 @@
 //!   [rsp + FRAME]            return address
 //!   [rsp + 8*OUT + 8*d]      home of depth d (spill slot)
 //!   ...
-//!   [rsp + 8*j]        outgoing argument j
+//!   [rsp + 8*j]              outgoing argument j
 //! ```
+//!
+//! A frame is never larger than [`analysis::frame_words`] of the body's
+//! shape, which is within what a call of it is charged.
 //!
 //! # Register assignment
 //!
@@ -65,20 +69,7 @@
 //! written, is not written again while its value lives (values never
 //! change), and a value that the following code will have to spill is
 //! stored before any branch in that code, so that both arms agree it is
-//! home.
-//!
-//! What each step did to `fib(20)` in machine code (criterion medians,
-//! thread CPU time, one machine; native Rust: 30.5 µs):
-//!
-//! | step                                              | fib(20)  |
-//! |---------------------------------------------------|----------|
-//! | eager spill and reload around every call          | 42.2 µs  |
-//! | inlining 2 levels, parameters in slots            | 27.4 µs  |
-//! | … parameters left at their depths                 | 23.6 µs  |
-//! | … lazy spilling                                   | 21.9 µs  |
-//! | … 4 levels                                        | 18.1 µs  |
-//! | … failure in `CF`                                 | 17.8 µs  |
-//! | … homes written before branches                   | 17.3 µs  |
+//! home. (Each of these steps, measured, is in docs/performance.md.)
 
 // dynasm expands a dynamic register `Rx(n)` to `n.into()`, which clippy
 // flags when `n` is already the register type.
@@ -89,30 +80,40 @@ use std::collections::HashMap;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
+use crate::analysis::{self, is_leaf, Flags, SelfInline};
+use crate::builtins::Builtin;
 use crate::error::{ErrorKind, Span};
+use crate::jit::{CallReloc, EmitError, Emitted, SiteKind, Sites};
 use crate::lower::{Arith, Cmp, Link, Node, Sym};
 use crate::stack::StackGuard;
 
-/// Byte offset, in the runtime context, of the pointer to the stack limit
-/// (the floor, or `engine::STOPPED`).
-pub const CTX_LIMIT: i32 = 0;
+/// Byte offsets in the runtime context (`entry::Ctx`): the stack floor,
+/// the pointer to the stop word, and the epoch the evaluation started at.
+pub(crate) const CTX_FLOOR: i32 = 0;
+pub(crate) const CTX_STOP: i32 = 8;
+pub(crate) const CTX_EPOCH: i32 = 16;
 
 /// Status in `eax` after a generated function returns.
-pub const STATUS_OK: u32 = 0;
-pub const STATUS_ERROR: u32 = 1;
-pub const STATUS_STACK: u32 = 2;
+pub(crate) const STATUS_OK: u32 = 0;
+pub(crate) const STATUS_ERROR: u32 = 1;
+pub(crate) const STATUS_STACK: u32 = 2;
 
 /// Most registers the value stack uses (`xmm0..xmm13`).
-pub const MAX_REGS: u8 = 14;
+pub(crate) const MAX_REGS: u8 = 14;
 const S1: u8 = 14;
 const S2: u8 = 15;
 
 const SIGN_BIT: i64 = i64::MIN;
 const ONE_BITS: i64 = 0x3FF0_0000_0000_0000;
 
+/// A direct function (see [`direct_function`]) is made only when its
+/// frame is at most this large, so that Rust may call it on any thread
+/// without switching stacks, like any function of its own.
+pub(crate) const DIRECT_FRAME_MAX: usize = 4096;
+
 /// Addresses of the runtime helpers generated code calls.
 #[derive(Debug, Clone, Copy)]
-pub struct Helpers {
+pub(crate) struct Helpers {
     /// `fn(ctx, site) -> RtResult`: reads a global variable.
     pub global: usize,
     /// `fn(ctx, site) -> RtResult`: raises the site's error.
@@ -120,60 +121,22 @@ pub struct Helpers {
     /// `fn(ctx, site, status) -> u64`: a call failed; give the error the
     /// call's position if it has none. Returns `STATUS_ERROR`.
     pub call_failed: usize,
+    /// `fn(ctx, native, args) -> RtResult`: calls a native function.
+    pub native: usize,
 }
 
-/// What a site of generated code stands for, for the runtime.
-#[derive(Debug, Clone)]
-pub enum SiteKind {
-    Global(Sym),
-    Fail(ErrorKind),
-    Call { sym: Sym, argc: usize },
-}
-
-/// Where the runtime finds what a site means; implemented by `Jit`.
-pub trait Sites {
-    fn site(&mut self, kind: SiteKind, span: Span) -> u32;
-}
-
-/// A `call rel32` to another generated function, to be linked.
-#[derive(Debug, Clone)]
-pub struct CallReloc {
-    /// Offset of the 4-byte `rel32` in the code.
-    pub rel32_at: usize,
-    pub sym: Sym,
-    pub argc: usize,
-    pub site: u32,
-}
-
-/// A compiled function before placement.
-#[derive(Debug)]
-pub struct Emitted {
-    /// Instructions, then (from `pool_at`, 8-byte aligned) the constants.
-    pub code: Vec<u8>,
-    pub pool_at: usize,
-    pub calls: Vec<CallReloc>,
-    /// Inlined calls (see `SelfInline`): offset of each one's
-    /// `sub r13, 1`, and how many inlined calls enclose it (0 for a copy
-    /// of the body made directly in the function's own body).
-    pub inlined: Vec<(usize, usize)>,
-}
-
-/// Why code could not be generated.
-#[derive(Debug)]
-pub enum EmitError {
-    Limit(ErrorKind),
-    Assembler(String),
-}
-
-/// Compiles a function body with `arity` parameters.
+/// Compiles a function body with `arity` parameters, charged `cost` per
+/// call.
 ///
 /// `self_sym` is the global the function is bound to, when the body's
 /// calls of that name reach this very function (it is the name's current
 /// definition): such calls are inlined a few levels deep (see
 /// `SelfInline`).
-pub fn function(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn function(
     body: &Node,
     arity: usize,
+    cost: u64,
     helpers: &Helpers,
     sites: &mut dyn Sites,
     nregs: u8,
@@ -181,17 +144,25 @@ pub fn function(
 ) -> Result<Emitted, EmitError> {
     let guard = StackGuard::here();
     let inline = match self_sym {
-        Some(sym) => SelfInline::plan(sym, body, arity, &guard)?,
+        Some(sym) => SelfInline::plan(sym, body, arity, cost, &guard)?,
         None => None,
     };
-    let depth = need(body, &guard, inline.as_ref(), 0)?;
-    let outgoing = max_outgoing(body, &guard)?;
+    let depth = analysis::need(body, &guard, inline.as_ref(), 0)?;
+    let shape = analysis::shape(body, &guard)?;
+    let outgoing = shape.outgoing as usize;
     // No frame pointer: everything is addressed from rsp. The call pushed
     // 8 bytes onto a 16-aligned stack, so FRAME ≡ 8 (mod 16) re-aligns it.
-    let frame = small((8 * (depth + 1) + 8 * outgoing).next_multiple_of(16) + 8)?;
+    let frame_bytes = (8 * (depth + 1) + 8 * outgoing).next_multiple_of(16) + 8;
+    debug_assert!(
+        frame_bytes + 8 <= 8 * analysis::frame_words(depth, outgoing),
+        "a frame within its charge"
+    );
+    let frame = small(frame_bytes)?;
     let homes_at = small(8 * outgoing)?;
+    let charge = i32::try_from(cost).map_err(|_| EmitError::Limit(ErrorKind::NestingTooDeep(0)))?;
     let mut e = Emitter::new(body, arity, *helpers, sites, nregs, guard, frame, homes_at)?;
     e.inline = inline;
+    e.charge = charge;
     let stack_out = e.ops.new_dynamic_label();
     let fail_out = e.ops.new_dynamic_label();
     e.stack_out = Some(stack_out);
@@ -199,22 +170,23 @@ pub fn function(
 
     // Prologue:
     //   sub rsp, FRAME
-    //   mov rax, [r12 + CTX_LIMIT]
-    //   cmp rsp, [rax] ; jb stack_out    -- out of stack, or interrupted
-    //   sub r13, 1 ; jb stack_out        -- out of call budget
-    // An `Interrupter` stops machine code by raising the limit above every
-    // stack, so one check serves both. (Every long computation is a
-    // recursion, so a check at every real call stops any of them; inlined
-    // calls are at most four levels from a real one. A separate stop flag
-    // cost fib(20) 2%; the limit read through a pointer costs nothing we
-    // can measure.)
+    //   cmp rsp, [r12 + CTX_FLOOR] ; jb stack_out      -- out of stack (backstop)
+    //   mov rax, [r12 + CTX_STOP] ; mov rax, [rax]
+    //   cmp rax, [r12 + CTX_EPOCH] ; jne stack_out     -- stopped
+    //   sub r13, COST ; jb stack_out                   -- out of budget
+    // Every long computation is a recursion, so a check at every real
+    // call stops any of them; inlined calls are at most four levels from
+    // a real one.
     dynasm!(e.ops
         ; .arch x64
         ; sub rsp, frame
-        ; mov rax, [r12 + CTX_LIMIT]
-        ; cmp rsp, [rax]
+        ; cmp rsp, [r12 + CTX_FLOOR]
         ; jb =>stack_out
-        ; sub r13, 1
+        ; mov rax, [r12 + CTX_STOP]
+        ; mov rax, [rax]
+        ; cmp rax, [r12 + CTX_EPOCH]
+        ; jne =>stack_out
+        ; sub r13, charge
         ; jb =>stack_out
     );
     // A leaf body's parameters used more than once go to registers:
@@ -228,15 +200,17 @@ pub fn function(
     }
     e.expr(body, 0)?;
     e.load(0, 0);
-    // Epilogue: add rsp, FRAME ; add r13, 1 ; ret
+    // Epilogue: add rsp, FRAME ; add r13, COST ; ret
     // (the budget was taken without borrowing, so giving it back cannot
     // carry: CF=0 says "ok"). Failures set CF after the last `add`:
     //   stack_out: mov eax, STATUS_STACK ; add rsp, FRAME ; stc ; ret
     //   fail_out:  add rsp, FRAME ; stc ; ret  (a helper left eax)
+    // (stack_out is also reached after the budget was taken: the caller
+    // fails as a whole, and whoever catches the failure restores r13.)
     dynasm!(e.ops
         ; .arch x64
         ; add rsp, frame
-        ; add r13, 1
+        ; add r13, charge
         ; ret
         ; =>stack_out
         ; mov eax, STATUS_STACK as i32
@@ -250,8 +224,8 @@ pub fn function(
         ; ret
     );
     // Out-of-line paths of failed calls:
-    //   mov rdi, r12 ; mov esi, SITE ; mov edx, eax ; call call_failed ;
-    //   add rsp, FRAME ; ret
+    //   mov rdi, r12 ; mov rsi, SITE ; mov edx, eax ; call call_failed ;
+    //   add rsp, FRAME ; stc ; ret
     // An inlined call out of budget sets the status its callee's prologue
     // would have returned first: mov eax, STATUS_STACK
     for (label, site, status) in std::mem::take(&mut e.failed_calls) {
@@ -260,10 +234,10 @@ pub fn function(
         if let Some(status) = status {
             dynasm!(e.ops ; .arch x64 ; mov eax, status as i32);
         }
+        dynasm!(e.ops ; .arch x64 ; mov rdi, r12);
+        e.site_pointer(site);
         dynasm!(e.ops
             ; .arch x64
-            ; mov rdi, r12
-            ; mov esi, site as i32
             ; mov edx, eax
             ; mov rax, QWORD helper
             ; call rax
@@ -275,6 +249,7 @@ pub fn function(
     let pool_at = e.place_pool();
     let calls = std::mem::take(&mut e.calls);
     let inlined = std::mem::take(&mut e.inlined_at);
+    let site_refs = std::mem::take(&mut e.site_refs);
     let code = e
         .ops
         .finalize()
@@ -283,7 +258,9 @@ pub fn function(
         code,
         pool_at,
         calls,
+        site_refs,
         inlined,
+        frame: frame_bytes,
     })
 }
 
@@ -320,6 +297,10 @@ struct Emitter<'a> {
     homes_at: i32,
     /// Compiling a direct function: arguments come through `rbx`.
     direct: bool,
+    /// The function's charge, taken and given back by inlined calls too.
+    charge: i32,
+    /// Offsets of the 64-bit site pointers in the code, with their site.
+    site_refs: Vec<(usize, u32)>,
     /// Parameter `i` lives in `xmm<param_regs[i]>` for the whole body, if
     /// given one (see [`Emitter::pin_params`]).
     param_regs: Vec<Option<u8>>,
@@ -354,6 +335,12 @@ fn small(bytes: usize) -> Result<i32, EmitError> {
     i32::try_from(bytes).map_err(|_| EmitError::Limit(ErrorKind::NestingTooDeep(0)))
 }
 
+impl From<ErrorKind> for EmitError {
+    fn from(k: ErrorKind) -> EmitError {
+        EmitError::Limit(k)
+    }
+}
+
 impl<'a> Emitter<'a> {
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -367,7 +354,7 @@ impl<'a> Emitter<'a> {
         homes_at: i32,
     ) -> Result<Emitter<'a>, EmitError> {
         let mut node_flags = HashMap::new();
-        flags(body, &mut node_flags, &guard)?;
+        analysis::flags(body, &mut node_flags, &guard)?;
         Ok(Emitter {
             ops: VecAssembler::new(0),
             helpers,
@@ -392,7 +379,16 @@ impl<'a> Emitter<'a> {
             frame,
             homes_at,
             direct: false,
+            charge: 0,
+            site_refs: Vec::new(),
         })
+    }
+
+    /// `mov rsi, SITE`: the site's pointer, written by the linker (the
+    /// index until then).
+    fn site_pointer(&mut self, site: u32) {
+        dynasm!(self.ops ; .arch x64 ; mov rsi, QWORD i64::from(site));
+        self.site_refs.push((self.ops.offset().0 - 8, site));
     }
 
     /// The constant pool, after the code: 8-byte aligned `f64`s that
@@ -421,7 +417,7 @@ impl<'a> Emitter<'a> {
     fn pin_params(&mut self, body: &Node, min_uses: usize) -> Result<bool, EmitError> {
         let calls = self.flag(body).is_some_and(|f| f.calls);
         let mut uses = vec![0usize; self.arity];
-        count_params(body, &mut uses, &self.guard)?;
+        analysis::param_uses(body, &mut uses, &self.guard)?;
         if calls {
             return Ok(uses.iter().all(|&u| u == 0));
         }
@@ -467,7 +463,7 @@ impl<'a> Emitter<'a> {
     }
 
     fn check(&self) -> Result<(), EmitError> {
-        self.guard.check().map_err(EmitError::Limit)
+        Ok(self.guard.check()?)
     }
 
     /// `xmm<x> = value at depth d`
@@ -680,21 +676,43 @@ impl<'a> Emitter<'a> {
             }
             Node::Global(sym, span) => {
                 let site = self.sites.site(SiteKind::Global(*sym), *span);
-                self.helper_call(self.helpers.global, site, d);
+                self.helper_call(self.helpers.global, site, d)?;
             }
             Node::Fail(kind, span) => {
                 let site = self.sites.site(SiteKind::Fail(kind.clone()), *span);
                 let helper = self.helpers.fail as i64;
-                let fail_out = self.fail_out.expect("set before codegen");
-                // mov rdi, r12 ; mov esi, SITE ; call fail ; jmp fail_out
+                let fail_out = self.fail_out()?;
+                // mov rdi, r12 ; mov rsi, SITE ; call fail ; jmp fail_out
+                dynasm!(self.ops ; .arch x64 ; mov rdi, r12);
+                self.site_pointer(site);
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov rdi, r12
-                    ; mov esi, site as i32
                     ; mov rax, QWORD helper
                     ; call rax
                     ; jmp =>fail_out
                 );
+            }
+            Node::Native(native) => {
+                // The whole body of a native: its parameters are this
+                // frame's arguments, above the return address.
+                //   mov rdi, r12 ; mov rsi, NATIVE ; lea rdx, [rsp + FRAME + 8]
+                //   call native ; test rax, rax ; jnz fail_out
+                let fail_out = self.fail_out()?;
+                let args = self.frame + 8;
+                let ptr = std::sync::Arc::as_ptr(native) as i64;
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov rdi, r12
+                    ; mov rsi, QWORD ptr
+                    ; lea rdx, [rsp + args]
+                );
+                self.native_call(self.helpers.native);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; test rax, rax
+                    ; jnz =>fail_out
+                );
+                self.store(d, 0);
             }
             Node::Neg(a) => {
                 self.expr(a, d)?;
@@ -836,13 +854,13 @@ impl<'a> Emitter<'a> {
             // bit-identical to the Rust functions (f64::sqrt *is* sqrtsd;
             // abs clears the sign bit), so they are inlined rather than
             // called: no registers to save around them.
-            Node::Call1("sqrt", _, a) => {
+            Node::Call1(Builtin::Sqrt, a) => {
                 self.expr(a, d)?;
                 let t = self.reg(d, S1);
                 dynasm!(self.ops ; .arch x64 ; sqrtsd Rx(t), Rx(t));
                 self.store(d, t);
             }
-            Node::Call1("abs", _, a) => {
+            Node::Call1(Builtin::Abs, a) => {
                 self.expr(a, d)?;
                 // andpd x, [0x7FFF_FFFF_FFFF_FFFF]
                 let t = self.reg(d, S1);
@@ -850,17 +868,17 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; andpd Rx(t), Rx(S2));
                 self.store(d, t);
             }
-            Node::Call1(_, f, a) => {
+            Node::Call1(f, a) => {
                 self.expr(a, d)?;
                 self.save_live(d);
                 self.load(0, d);
-                self.native_call(*f as usize);
+                self.native_call(f.address());
                 self.store(d, 0);
             }
-            Node::Call2(name, f, a, b) => {
+            Node::Call2(f, a, b) => {
                 let swapped = self.operands(a, b, d)?;
                 let at = if swapped { (d + 1, d) } else { (d, d + 1) };
-                self.combine(Link::Call(name, *f), at, d);
+                self.combine(Link::Call(*f), at, d);
             }
             Node::Call(sym, args, span) if self.inlines(*sym, args.len()) => {
                 let Some(inline) = self.inline else {
@@ -880,16 +898,17 @@ impl<'a> Emitter<'a> {
                 self.failed_calls
                     .push((out_of_budget, site, Some(STATUS_STACK)));
                 // What the callee's prologue and epilogue would do that
-                // anyone could see, and no more: take one from the budget,
-                // run the body with the arguments (left at depths d..d+n)
-                // as its parameters, give the budget back.
-                //   sub r13, 1 ; jb out_of_budget
+                // anyone could see, and no more: charge the budget, run
+                // the body with the arguments (left at depths d..d+n) as
+                // its parameters, give the charge back.
+                //   sub r13, COST ; jb out_of_budget
                 //   … the body at depth d+n …
                 //   movapd xmm<d>, xmm<d+n>
-                //   add r13, 1
+                //   add r13, COST
+                let charge = self.charge;
                 self.inlined_at
                     .push((self.ops.offset().0, self.inlined.len()));
-                dynasm!(self.ops ; .arch x64 ; sub r13, 1 ; jb =>out_of_budget);
+                dynasm!(self.ops ; .arch x64 ; sub r13, charge ; jb =>out_of_budget);
                 let at = d + args.len();
                 self.inlined.push(d);
                 self.dead_from = Some(d);
@@ -898,7 +917,7 @@ impl<'a> Emitter<'a> {
                 body?;
                 let t = self.reg(at, S1);
                 self.store(d, t);
-                dynasm!(self.ops ; .arch x64 ; add r13, 1);
+                dynasm!(self.ops ; .arch x64 ; add r13, charge);
             }
             Node::Call(sym, args, span) => {
                 for (j, a) in args.iter().enumerate() {
@@ -922,7 +941,7 @@ impl<'a> Emitter<'a> {
                 // jc failed_call
                 dynasm!(self.ops ; .arch x64 ; .bytes [0xE8, 0, 0, 0, 0]);
                 self.calls.push(CallReloc {
-                    rel32_at: self.ops.offset().0 - 4,
+                    at: self.ops.offset().0 - 5,
                     sym: *sym,
                     argc: args.len(),
                     site,
@@ -939,7 +958,13 @@ impl<'a> Emitter<'a> {
     /// Is a call of `sym` with `argc` arguments, here, inlined?
     fn inlines(&self, sym: Sym, argc: usize) -> bool {
         self.inline
-            .is_some_and(|i| i.covers(sym, argc, self.arity) && self.inlined.len() < i.levels)
+            .is_some_and(|i| i.covers(sym, argc) && self.inlined.len() < i.levels)
+    }
+
+    /// Where failures that a helper already recorded leave the function.
+    fn fail_out(&self) -> Result<DynamicLabel, EmitError> {
+        self.fail_out
+            .ok_or_else(|| EmitError::Assembler("a failure site in a direct function".into()))
     }
 
     /// Evaluates `a` at `d` and `b` at `d + 1`, or — when `b` contains a
@@ -1007,7 +1032,7 @@ impl<'a> Emitter<'a> {
                 self.arith(op, t, src);
                 self.store(d, t);
             }
-            Link::Call(_, f) => {
+            Link::Call(f) => {
                 let swapped = x > y;
                 self.save_live(d);
                 // Into xmm0, xmm1. Sources are at depths >= targets, except
@@ -1022,7 +1047,7 @@ impl<'a> Emitter<'a> {
                     self.load(0, x);
                     self.load(1, y);
                 }
-                self.native_call(f as usize);
+                self.native_call(f.address());
                 self.store(d, 0);
             }
         }
@@ -1038,16 +1063,13 @@ impl<'a> Emitter<'a> {
     }
 
     /// A helper returning `RtResult` (status in rax, value in xmm0):
-    ///   save live ; mov rdi, r12 ; mov esi, SITE ; call helper ;
-    ///   test rax, rax ; jnz fail_out ; value -> depth d ; restore live
-    fn helper_call(&mut self, helper: usize, site: u32, d: usize) {
+    ///   save live ; mov rdi, r12 ; mov rsi, SITE ; call helper ;
+    ///   test rax, rax ; jnz fail_out ; value -> depth d
+    fn helper_call(&mut self, helper: usize, site: u32, d: usize) -> Result<(), EmitError> {
         self.save_live(d);
-        let fail_out = self.fail_out.expect("set before codegen");
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rdi, r12
-            ; mov esi, site as i32
-        );
+        let fail_out = self.fail_out()?;
+        dynasm!(self.ops ; .arch x64 ; mov rdi, r12);
+        self.site_pointer(site);
         self.native_call(helper);
         dynasm!(self.ops
             ; .arch x64
@@ -1055,6 +1077,7 @@ impl<'a> Emitter<'a> {
             ; jnz =>fail_out
         );
         self.store(d, 0);
+        Ok(())
     }
 
     /// `xorpd s2, s2 ; ucomisd s2, value(d)` — ZF=1 iff the value is not
@@ -1168,59 +1191,40 @@ impl<'a> Emitter<'a> {
     }
 }
 
-/// Counts the uses of each parameter in `node`.
-fn count_params(node: &Node, uses: &mut [usize], guard: &StackGuard) -> Result<(), EmitError> {
-    guard.check().map_err(EmitError::Limit)?;
-    if let Node::Param(i) = node {
-        if let Some(n) = uses.get_mut(*i as usize) {
-            *n += 1;
-        }
-    }
-    node.children()
-        .into_iter()
-        .try_for_each(|c| count_params(c, uses, guard))
-}
-
-/// A constant or a parameter: an operand used in place (see `Emitter::leaf`).
-fn is_leaf(node: &Node) -> bool {
-    matches!(node, Node::Num(_) | Node::Param(_))
-}
-
-/// Can `node` run without the runtime: no user calls, no global reads, no
-/// failure sites? Such code cannot fail, so it may be entered directly.
-pub fn is_pure(node: &Node, guard: &StackGuard) -> bool {
-    if guard.check().is_err() {
-        return false;
-    }
-    match node {
-        Node::Call(..) | Node::Global(..) | Node::Fail(..) => false,
-        _ => node.children().into_iter().all(|c| is_pure(c, guard)),
-    }
-}
-
-/// Compiles a pure body (see [`is_pure`]) a second time as a *direct
-/// function*: an ordinary `extern "sysv64" fn(args: *const f64) -> f64`
-/// that Rust calls without the trampoline — the expression handle's fast
-/// path. A pure body cannot fail, call the runtime or recurse, so it needs
-/// no `CTX`, no call budget and no status; the argument pointer lives in
-/// `rbx` (callee-saved, so built-in calls keep it).
+/// Compiles a pure body (see [`analysis::is_pure`]) a second time as a
+/// *direct function*: an ordinary `extern "sysv64" fn(args: *const f64)
+/// -> f64` that Rust calls without the trampoline — the expression
+/// handle's fast path. A pure body cannot fail, call the runtime or
+/// recurse, so it needs no `CTX`, no budget and no status; the argument
+/// pointer lives in `rbx` (callee-saved, so built-in calls keep it).
+/// `None` when the body is not pure or its frame would be larger than
+/// [`DIRECT_FRAME_MAX`].
 ///
 ///   push rbx ; mov rbx, rdi ; sub rsp, FRAME     (16-aligned again)
 ///   … the body, arguments read from [rbx + 8i] …
 ///   add rsp, FRAME ; pop rbx ; ret               (value in xmm0)
-pub fn direct_function(body: &Node, arity: usize, nregs: u8) -> Result<Vec<u8>, EmitError> {
+pub(crate) fn direct_function(
+    body: &Node,
+    arity: usize,
+    nregs: u8,
+) -> Result<Option<Vec<u8>>, EmitError> {
     let guard = StackGuard::here();
-    if !is_pure(body, &guard) {
-        return Err(EmitError::Assembler("not a pure function".into()));
+    if !analysis::is_pure(body, &guard) {
+        return Ok(None);
     }
-    let depth = need(body, &guard, None, 0)?;
+    let depth = analysis::need(body, &guard, None, 0)?;
     // After the call (8 bytes) and `push rbx` (8), rsp is 16-aligned.
-    let frame = small((8 * (depth + 1)).next_multiple_of(16))?;
+    let frame_bytes = (8 * (depth + 1)).next_multiple_of(16);
+    if frame_bytes > DIRECT_FRAME_MAX {
+        return Ok(None);
+    }
+    let frame = small(frame_bytes)?;
     let mut no_sites = NoSites;
     let no_helpers = Helpers {
         global: 0,
         fail: 0,
         call_failed: 0,
+        native: 0,
     };
     let mut e = Emitter::new(
         body,
@@ -1280,6 +1284,7 @@ pub fn direct_function(body: &Node, arity: usize, nregs: u8) -> Result<Vec<u8>, 
     e.place_pool();
     e.ops
         .finalize()
+        .map(Some)
         .map_err(|err| EmitError::Assembler(err.to_string()))
 }
 
@@ -1291,207 +1296,4 @@ impl Sites for NoSites {
         debug_assert!(false, "a pure body has no sites");
         0
     }
-}
-
-/// What codegen needs to know about a subtree before emitting it.
-#[derive(Clone, Copy, Default)]
-struct Flags {
-    /// Evaluating it calls something, so every register is clobbered.
-    calls: bool,
-    /// Evaluating it can raise an error.
-    fails: bool,
-}
-
-/// Computes [`Flags`] for every node once, bottom-up, keyed by address
-/// (the tree is borrowed for the whole compilation, so addresses are
-/// stable), so the operand-order decision is O(1) per node.
-fn flags(
-    node: &Node,
-    out: &mut HashMap<*const Node, Flags>,
-    guard: &StackGuard,
-) -> Result<Flags, EmitError> {
-    guard.check().map_err(EmitError::Limit)?;
-    let mut f = match node {
-        Node::Call(..) | Node::Global(..) | Node::Fail(..) => Flags {
-            calls: true,
-            fails: true,
-        },
-        // sqrt and abs become one instruction each (see `expr`).
-        Node::Call1("sqrt" | "abs", ..) => Flags::default(),
-        Node::Call1(..) | Node::Call2(..) => Flags {
-            calls: true,
-            fails: false,
-        },
-        // `%` in a chain is a call of `builtins::rem`.
-        Node::Chain(_, links) => Flags {
-            calls: links.iter().any(|(l, _)| matches!(l, Link::Call(..))),
-            fails: false,
-        },
-        _ => Flags::default(),
-    };
-    for c in node.children() {
-        let cf = flags(c, out, guard)?;
-        f.calls |= cf.calls;
-        f.fails |= cf.fails;
-    }
-    out.insert(node as *const Node, f);
-    Ok(f)
-}
-
-/// How many depths above its own the code for `node` uses (an upper
-/// bound: binary operands may be evaluated in either order).
-/// `level` is how many inlined calls enclose `node` (see [`SelfInline`]).
-fn need(
-    node: &Node,
-    guard: &StackGuard,
-    inline: Option<&SelfInline<'_>>,
-    level: usize,
-) -> Result<usize, EmitError> {
-    guard.check().map_err(EmitError::Limit)?;
-    let need = |n: &Node| need(n, guard, inline, level);
-    Ok(match node {
-        Node::Cmp(_, a, b) | Node::Call2(_, _, a, b) => need(a)?.max(need(b)?) + 1,
-        // Operands at d + 1 and the running value at d; after a swap the
-        // value in front of the swapped operand runs at d + 1 (see `expr`).
-        Node::Chain(a, links) => {
-            let most = links
-                .iter()
-                .try_fold(need(a)?, |m, (_, b)| Ok(m.max(need(b)?)))?;
-            most + if links.len() > 1 { 2 } else { 1 }
-        }
-        Node::Call(sym, args, _) => {
-            let args_need = args
-                .iter()
-                .enumerate()
-                .try_fold(0, |m, (j, a)| Ok(m.max(j + need(a)?)))?;
-            match inline {
-                // An inlined body runs at the call's own depth.
-                Some(i) if level < i.levels && i.covers(*sym, args.len(), i.arity) => {
-                    args_need.max(args.len() + self::need(i.body, guard, inline, level + 1)?)
-                }
-                _ => args_need,
-            }
-        }
-        _ => node
-            .children()
-            .into_iter()
-            .try_fold(0, |m, c| Ok(m.max(need(c)?)))?,
-    })
-}
-
-/// Inlining of self-recursive calls: in `fib(n) = n < 2 ? n : fib(n-1) +
-/// fib(n-2)`, the two calls of `fib` are replaced by copies of the body,
-/// whose own calls are replaced again, `levels` deep; the calls below that
-/// are real `call`s of the function's own entry. An inlined call does what
-/// a real one does that anyone could see — it evaluates the arguments,
-/// takes one from the call budget (failing with `recursion too deep` at
-/// the same call) and gives it back — but it needs no frame, no stack
-/// check and no status test, and its parameters are slots of the caller's
-/// frame, one set per level (inlined calls nest like a stack, so one set
-/// per level is enough).
-///
-/// Only the function's own name is inlined: its code is retired when the
-/// name is redefined, so the copies can never outlive the definition they
-/// copy. (Inlining other functions would need their redefinition to
-/// invalidate this code too.)
-#[derive(Clone, Copy)]
-struct SelfInline<'a> {
-    sym: Sym,
-    arity: usize,
-    body: &'a Node,
-    levels: usize,
-}
-
-/// At most this many levels of a self-recursive body are inlined.
-/// Measured on `fib(20)` (`cargo bench --bench eval -- fib20`, medians
-/// from one session, with lazy spilling): 2 levels 21.9 µs, 3 levels
-/// 18.7 µs, 4 levels 18.1 µs, 5 levels 17.9 µs, 6 levels 22.6 µs (64
-/// copies of the body: the code no longer fits the caches as well). Four
-/// gets nearly all of the gain at half the code of five.
-const MAX_INLINE_LEVELS: usize = 4;
-
-/// At most this many lowered nodes (a chain counted as its nested binary
-/// form, see `count`), all copies together, per function:
-/// `fib` (14 nodes, two self calls) is inlined 4 levels deep, 434 nodes;
-/// a 50-node body with one self call gets 4 levels (250 nodes), with two,
-/// 2 levels (350 nodes), which keeps compilation in tens of microseconds.
-const INLINE_BUDGET: usize = 500;
-
-impl<'a> SelfInline<'a> {
-    /// How deep to inline `sym`'s calls in `body`: as deep as
-    /// [`MAX_INLINE_LEVELS`] and [`INLINE_BUDGET`] allow; `None` when the
-    /// body does not call itself.
-    fn plan(
-        sym: Sym,
-        body: &'a Node,
-        arity: usize,
-        guard: &StackGuard,
-    ) -> Result<Option<SelfInline<'a>>, EmitError> {
-        let mut size = 0;
-        let mut calls = 0;
-        count(body, sym, arity, guard, &mut size, &mut calls)?;
-        if calls == 0 {
-            return Ok(None);
-        }
-        // Level k adds calls^k copies of the body.
-        let (mut levels, mut total, mut copies) = (0, size, 1usize);
-        while levels < MAX_INLINE_LEVELS {
-            copies = copies.saturating_mul(calls);
-            total = total.saturating_add(copies.saturating_mul(size));
-            if total > INLINE_BUDGET {
-                break;
-            }
-            levels += 1;
-        }
-        Ok((levels > 0).then_some(SelfInline {
-            sym,
-            arity,
-            body,
-            levels,
-        }))
-    }
-
-    /// Is a call of `sym` with `argc` arguments a call of this function?
-    fn covers(&self, sym: Sym, argc: usize, arity: usize) -> bool {
-        sym == self.sym && argc == arity
-    }
-}
-
-/// Counts the nodes of `node` and its calls of `sym` with `arity` arguments.
-fn count(
-    node: &Node,
-    sym: Sym,
-    arity: usize,
-    guard: &StackGuard,
-    size: &mut usize,
-    calls: &mut usize,
-) -> Result<(), EmitError> {
-    guard.check().map_err(EmitError::Limit)?;
-    // A chain counts as the nested binary nodes it stands for (it emits as
-    // much code), which is what INLINE_BUDGET was measured in.
-    *size += match node {
-        Node::Chain(_, links) => links.len(),
-        Node::And(items) | Node::Or(items) => items.len().saturating_sub(1),
-        _ => 1,
-    };
-    if let Node::Call(s, args, _) = node {
-        if *s == sym && args.len() == arity {
-            *calls += 1;
-        }
-    }
-    node.children()
-        .into_iter()
-        .try_for_each(|c| count(c, sym, arity, guard, size, calls))
-}
-
-/// Most outgoing arguments any call in `node` passes.
-fn max_outgoing(node: &Node, guard: &StackGuard) -> Result<usize, EmitError> {
-    guard.check().map_err(EmitError::Limit)?;
-    let here = match node {
-        Node::Call(_, args, _) => args.len(),
-        _ => 0,
-    };
-    node.children()
-        .into_iter()
-        .try_fold(here, |m, c| Ok(m.max(max_outgoing(c, guard)?)))
 }

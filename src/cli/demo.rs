@@ -5,10 +5,8 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use crate::engine::{Engine, Mode, Options, Slot};
-use crate::error::Source;
-use crate::jit::memory::{seed_experiment, wx_experiment};
-use crate::jit::JitEvent;
+use exprjit::internals::{self, experiments::{seed_experiment, wx_experiment}};
+use exprjit::{Engine, JitEvent, Mode, Options, Source};
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -132,7 +130,7 @@ fn jit_session(out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "  > sum(30)   = {}   ({micros:.1} µs, round {round})",
-            crate::number::format(value)
+            exprjit::format_number(value)
         )?;
         let events = engine.jit_events();
         for e in &events[seen..] {
@@ -141,25 +139,25 @@ fn jit_session(out: &mut dyn Write) -> io::Result<()> {
         seen = events.len();
     }
     // The call site of sq inside sum's machine code, read back from memory.
-    let sym = engine.namespace().lookup("sum");
-    if let (Some(jit), Some(Slot::Func(sum))) =
-        (engine.jit(), sym.map(|s| engine.namespace().slot(s)))
-    {
-        for (rel32_at, callee) in jit.call_sites_of(sum) {
-            let name = engine.namespace().name(callee);
-            let target = jit.call_target(rel32_at).unwrap_or(0);
-            let what = if target == jit.stub_addr() {
-                "the runtime stub".to_string()
-            } else {
-                jit.function_at(target)
-                    .map_or("?".into(), |n| format!("{n}'s machine code"))
-            };
-            writeln!(
-                out,
-                "  call site of {name} in sum at {:#x}: calls {target:#x} = {what}",
-                rel32_at - 1
-            )?;
-        }
+    let stub = internals::stub_of(&engine);
+    let code_of = |addr: usize| {
+        engine
+            .function_stats()
+            .into_iter()
+            .find(|f| f.code.is_some_and(|c| c.addr == addr))
+            .map(|f| f.name)
+    };
+    for (at, name, target) in internals::call_sites(&engine, "sum") {
+        let target = target.unwrap_or(0);
+        let what = if Some(target) == stub {
+            "the runtime stub".to_string()
+        } else {
+            code_of(target).map_or("?".into(), |n| format!("{n}'s machine code"))
+        };
+        writeln!(
+            out,
+            "  call site of {name} in sum at {at:#x}: calls {target:#x} = {what}"
+        )?;
     }
     let compiled = engine
         .jit_events()

@@ -4,7 +4,7 @@ use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
 
 /// One line per instruction: address, bytes, Intel syntax, and a note
 /// from `annotate` (given the instruction's address and length).
-pub fn listing(
+pub(crate) fn listing(
     addr: usize,
     bytes: &[u8],
     annotate: &dyn Fn(usize, usize) -> Option<String>,

@@ -1,0 +1,91 @@
+//! Internals for exprjit's own command line, tests, benchmarks and fuzz
+//! targets (`exprjit::internals`). Not part of the API.
+
+pub use crate::syntax::ast;
+pub use crate::syntax::{parse_expr, parse_program};
+
+/// Every name a program can use for a built-in, constants first, with
+/// how many arguments it takes (`None`: a constant).
+pub fn builtins() -> Vec<(&'static str, Option<usize>)> {
+    crate::builtins::names()
+        .map(|n| match crate::builtins::lookup(n) {
+            Some(crate::builtins::Meaning::Func(f)) => (n, Some(f.arity())),
+            _ => (n, None),
+        })
+        .collect()
+}
+
+/// `name`, cut short for messages.
+pub fn shorten(name: &str) -> String {
+    crate::error::shorten(name)
+}
+
+/// Whether `name` is a built-in's.
+pub fn is_builtin(name: &str) -> bool {
+    crate::builtins::is_builtin(name)
+}
+
+/// The lowered form of `text` as a function of `params`, and its node
+/// count.
+pub fn lowered(text: &str, params: &[&str]) -> Result<(String, usize), crate::Error> {
+    let expr = crate::syntax::parse_expr(text)?;
+    let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+    let mut ns = crate::runtime::Namespace::default();
+    let node = crate::lower::lower(&expr, &params, &mut ns)?;
+    fn count(n: &crate::lower::Node) -> usize {
+        1 + n.children().into_iter().map(count).sum::<usize>()
+    }
+    Ok((node.to_string(), count(&node)))
+}
+
+/// Drops the machine code of the function `name` and compiles it again;
+/// returns the compile time.
+pub fn recompile(engine: &mut crate::Engine, name: &str) -> Result<std::time::Duration, crate::Error> {
+    engine.recompile(name)
+}
+
+/// Bytes of machine code held by live kernels (the arena's glue included).
+pub fn kernel_code_bytes() -> usize {
+    crate::jit::memory::arena::live_bytes()
+}
+
+/// The demo's experiments with code memory (x86-64 only).
+#[cfg(target_arch = "x86_64")]
+pub mod experiments {
+    pub use crate::jit::memory::{
+        maps_line_of, seed_experiment, writable_and_executable_mappings, wx_experiment, SeedRun,
+        WxRun,
+    };
+}
+
+/// What tests inspect of an engine's JIT: the call sites in a function's
+/// code (address of the call instruction, the name called, where it goes
+/// now), the function's entry, and the stub's address.
+pub fn call_sites(engine: &crate::Engine, function: &str) -> Vec<(usize, String, Option<usize>)> {
+    let (ns, jit) = engine.parts();
+    let (Some(jit), Some(f)) = (jit, function_named(engine, function)) else {
+        return Vec::new();
+    };
+    jit.call_sites_of(&f)
+        .into_iter()
+        .map(|(at, sym, to)| (at, ns.name(sym).to_string(), to))
+        .collect()
+}
+
+/// The entry of `function`'s machine code (0 when it has none).
+pub fn entry_of(engine: &crate::Engine, function: &str) -> usize {
+    function_named(engine, function).map_or(0, |f| f.tier.entry())
+}
+
+/// The stub unlinked call sites go to.
+pub fn stub_of(engine: &crate::Engine) -> Option<usize> {
+    engine.parts().1.map(|j| j.stub_addr())
+}
+
+fn function_named(engine: &crate::Engine, name: &str) -> Option<std::sync::Arc<crate::runtime::Function>> {
+    let (ns, _) = engine.parts();
+    match ns.lookup(name).map(|s| ns.slot(s)) {
+        Some(crate::runtime::Slot::Func(f)) => Some(f.clone()),
+        _ => None,
+    }
+}
