@@ -77,6 +77,12 @@ pub fn entry_of(engine: &crate::Engine, function: &str) -> usize {
     function_named(engine, function).map_or(0, |f| f.tier.entry())
 }
 
+/// The bytes of `function`'s machine code.
+pub fn code_bytes(engine: &crate::Engine, function: &str) -> Option<Vec<u8>> {
+    let (_, jit) = engine.parts();
+    jit?.code_bytes(&*function_named(engine, function)?)
+}
+
 /// The stub unlinked call sites go to.
 pub fn stub_of(engine: &crate::Engine) -> Option<usize> {
     engine.parts().1.map(|j| j.stub_addr())

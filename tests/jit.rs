@@ -5,16 +5,13 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::process::Command;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use exprjit::engine::{Function, Slot};
-use exprjit::jit::memory::writable_and_executable_mappings;
-use exprjit::jit::Jit;
-use exprjit::{Engine, Error, ErrorKind, Mode, Options, Span};
+use exprjit::internals::{self, experiments::writable_and_executable_mappings};
+use exprjit::{Engine, Error, ErrorKind, FunctionStats, Mode, Options, Span};
 
 fn options(mode: Mode, threshold: u32, registers: u8) -> Options {
     Options {
@@ -64,49 +61,50 @@ fn eval_err(e: &mut Engine, text: &str) -> Error {
     }
 }
 
-fn func(e: &Engine, name: &str) -> Rc<Function> {
-    let sym = e.namespace().lookup(name).expect("name is known");
-    match e.namespace().slot(sym) {
-        Slot::Func(f) => f.clone(),
-        other => panic!("{name} is {other:?}, not a function"),
-    }
-}
-
-fn jit(e: &Engine) -> &Jit {
-    e.jit().expect("the engine has a JIT")
-}
-
-/// The `rel32` addresses of the calls `caller`'s code makes to `callee`.
-fn sites_calling(e: &Engine, caller: &str, callee: &str) -> Vec<usize> {
-    let sym = e.namespace().lookup(callee).expect("callee is known");
-    jit(e)
-        .call_sites_of(&func(e, caller))
+fn func(e: &Engine, name: &str) -> FunctionStats {
+    e.function_stats()
         .into_iter()
-        .filter(|(_, s)| *s == sym)
-        .map(|(at, _)| at)
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("{name} is not a function"))
+}
+
+fn patches(e: &Engine) -> u64 {
+    e.jit_stats().expect("the engine has a JIT").patches
+}
+
+fn memory_use(e: &Engine) -> (usize, usize) {
+    let s = e.jit_stats().expect("the engine has a JIT");
+    (s.live_bytes, s.used_bytes)
+}
+
+fn stub(e: &Engine) -> usize {
+    internals::stub_of(e).expect("the engine has a JIT")
+}
+
+/// The call instructions in `caller`'s code that call `callee`.
+fn sites_calling(e: &Engine, caller: &str, callee: &str) -> Vec<usize> {
+    internals::call_sites(e, caller)
+        .into_iter()
+        .filter(|(_, name, _)| name == callee)
+        .map(|(at, _, _)| at)
         .collect()
 }
 
-/// Where the call whose `rel32` is at `rel32_at` in `caller`'s code goes,
-/// decoded from the code bytes themselves (`E8` then `rel32`), and checked
-/// against `Jit::call_target`.
-fn target_of(e: &Engine, caller: &str, rel32_at: usize) -> usize {
-    let (addr, bytes) = jit(e)
-        .code_bytes(&func(e, caller))
-        .expect("caller has machine code");
-    let at = rel32_at - addr;
-    assert_eq!(bytes[at - 1], 0xE8, "not a call rel32 at {rel32_at:#x}");
-    let rel = i32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-    let target = (rel32_at + 4).wrapping_add_signed(rel as isize);
-    assert_eq!(jit(e).call_target(rel32_at), Some(target));
-    target
+/// Where the call instruction at `at` in `caller`'s code goes, decoded
+/// from the code bytes themselves (`E8` then `rel32`).
+fn target_of(e: &Engine, caller: &str, at: usize) -> usize {
+    internals::call_sites(e, caller)
+        .into_iter()
+        .find(|(a, _, _)| *a == at)
+        .and_then(|(_, _, to)| to)
+        .unwrap_or_else(|| panic!("no call at {at:#x} in {caller}"))
 }
 
 fn entry_of(e: &Engine, name: &str) -> usize {
-    let f = func(e, name);
-    let info = jit(e).code_info(&f).expect("function has machine code");
-    assert_eq!(f.tier.entry.get(), info.addr);
-    info.addr
+    let entry = internals::entry_of(e, name);
+    assert_ne!(entry, 0, "{name} has machine code");
+    assert_eq!(func(e, name).code.map(|c| c.addr), Some(entry));
+    entry
 }
 
 // ---------------------------------------------------------------------------
@@ -125,7 +123,7 @@ fn call_site_bytes_follow_the_callee_through_compile_and_redefinition() {
     assert_eq!(err.span, Some(Span::new(7, 11)), "at `f(x)` in g");
 
     // g has machine code; its one call names f and goes to the stub.
-    let stub = jit(&e).stub_addr();
+    let stub = stub(&e);
     let sites = sites_calling(&e, "g", "f");
     assert_eq!(sites.len(), 1);
     let site = sites[0];
@@ -133,27 +131,27 @@ fn call_site_bytes_follow_the_callee_through_compile_and_redefinition() {
 
     // Defining f compiles nothing in jit mode (only a call does).
     eval(&mut e, "f(x) = x + 1");
-    assert!(jit(&e).code_info(&func(&e, "f")).is_none());
+    assert!(func(&e, "f").code.is_none());
     assert_eq!(target_of(&e, "g", site), stub);
 
-    let patches = jit(&e).patch_count();
+    let patches_before = patches(&e);
     assert_eq!(eval(&mut e, "g(1)"), [4.0]);
     let f1 = entry_of(&e, "f");
     assert_eq!(target_of(&e, "g", site), f1, "patched to f's entry");
-    assert!(jit(&e).patch_count() > patches);
-    assert_eq!(func(&e, "f").tier.stub_entries.get(), 1);
+    assert!(patches(&e) > patches_before);
+    assert_eq!(func(&e, "f").stub_entries, 1);
 
     // Later calls go straight to f: no more trips through the stub.
     assert_eq!(eval(&mut e, "g(2); g(3)"), [6.0, 8.0]);
-    assert_eq!(func(&e, "f").tier.stub_entries.get(), 1);
+    assert_eq!(func(&e, "f").stub_entries, 1);
     assert_eq!(target_of(&e, "g", site), f1);
 
     // Redefining f retires its code and unpatches g's call.
-    let old_f = func(&e, "f");
+    let live = memory_use(&e).0;
     eval(&mut e, "f(x) = x + 10");
     assert_eq!(target_of(&e, "g", site), stub, "back to the stub");
-    assert!(jit(&e).code_info(&old_f).is_none(), "old code freed");
-    assert_eq!(old_f.tier.entry.get(), 0);
+    assert!(memory_use(&e).0 < live, "old code freed");
+    assert!(func(&e, "f").code.is_none());
 
     assert_eq!(eval(&mut e, "g(1)"), [22.0]);
     let f2 = entry_of(&e, "f");
@@ -193,14 +191,14 @@ fn a_defined_but_uncompiled_callee_is_reached_through_the_stub_then_patched() {
     eval(&mut e, "f(x) = x + 1\ng(x) = x > 0 ? f(x) * 2 : -1");
     assert_eq!(eval(&mut e, "g(0)"), [-1.0]);
     let site = sites_calling(&e, "g", "f")[0];
-    assert!(jit(&e).code_info(&func(&e, "f")).is_none());
-    assert_eq!(target_of(&e, "g", site), jit(&e).stub_addr());
+    assert!(func(&e, "f").code.is_none());
+    assert_eq!(target_of(&e, "g", site), stub(&e));
 
     assert_eq!(eval(&mut e, "g(1)"), [4.0]);
     assert_eq!(target_of(&e, "g", site), entry_of(&e, "f"));
 
     eval(&mut e, "f(x) = x + 2");
-    assert_eq!(target_of(&e, "g", site), jit(&e).stub_addr());
+    assert_eq!(target_of(&e, "g", site), stub(&e));
     assert_eq!(eval(&mut e, "g(1)"), [6.0]);
     assert_eq!(target_of(&e, "g", site), entry_of(&e, "f"));
 }
@@ -213,10 +211,10 @@ fn tiered_site_stays_on_the_stub_while_the_callee_is_interpreted() {
     eval(&mut e, "f(x) = x + 1\ng(x) = x > 0 ? f(x) * 2 : -1");
     // g's third call compiles it; f has not run yet.
     assert_eq!(eval(&mut e, "g(0); g(0); g(0)"), [-1.0; 3]);
-    assert!(jit(&e).code_info(&func(&e, "g")).is_some());
-    assert!(jit(&e).code_info(&func(&e, "f")).is_none());
+    assert!(func(&e, "g").code.is_some());
+    assert!(func(&e, "f").code.is_none());
     let site = sites_calling(&e, "g", "f")[0];
-    let stub = jit(&e).stub_addr();
+    let stub = stub(&e);
     assert_eq!(target_of(&e, "g", site), stub);
 
     // f's first two calls are interpreted, through the stub.
@@ -224,7 +222,7 @@ fn tiered_site_stays_on_the_stub_while_the_callee_is_interpreted() {
     assert_eq!(target_of(&e, "g", site), stub);
     assert_eq!(eval(&mut e, "g(2)"), [6.0]);
     assert_eq!(target_of(&e, "g", site), stub);
-    assert_eq!(func(&e, "f").tier.stub_entries.get(), 2);
+    assert_eq!(func(&e, "f").stub_entries, 2);
     // The third compiles f and patches g's call.
     assert_eq!(eval(&mut e, "g(3)"), [8.0]);
     assert_eq!(target_of(&e, "g", site), entry_of(&e, "f"));
@@ -240,9 +238,9 @@ fn self_recursion_is_linked_directly() {
     assert_eq!(sites.len(), 1);
     assert_eq!(target_of(&e, "fact", sites[0]), entry_of(&e, "fact"));
     // Only the first call, from the expression statement, took the stub.
-    assert_eq!(func(&e, "fact").tier.stub_entries.get(), 1);
+    assert_eq!(func(&e, "fact").stub_entries, 1);
     assert_eq!(eval(&mut e, "fact(5)"), [120.0]);
-    assert_eq!(func(&e, "fact").tier.stub_entries.get(), 1);
+    assert_eq!(func(&e, "fact").stub_entries, 1);
 }
 
 /// A function's calls of its own name are inlined a few levels deep in
@@ -325,7 +323,7 @@ fn an_interrupt_stops_a_running_evaluation_in_every_tier() {
         // comes before it starts is void), for at most a minute.
         let deadline = Instant::now() + Duration::from_secs(60);
         let result = loop {
-            interrupter.interrupt();
+            interrupter.stop();
             match stopped.recv_timeout(Duration::from_millis(10)) {
                 Ok(result) => break result,
                 Err(_) if Instant::now() < deadline => continue,
@@ -498,13 +496,13 @@ fn no_mapping_is_writable_and_executable_while_code_runs_and_changes() {
                     // with a long computation and fresh code every round.
                     while round < 5 || reads.load(Ordering::Relaxed) < 300 {
                         assert!(started.elapsed() < Duration::from_secs(60));
-                        let patches = jit(&e).patch_count();
+                        let before = patches(&e);
                         eval(&mut e, &format!("h(x) = x * {round} + k(x)"));
                         eval(&mut e, &format!("k(x) = fib(x) - {round}"));
                         assert_wx_holds("after defining");
                         let got = eval(&mut e, "h(22)");
                         assert_eq!(got, [17_711.0 + 21.0 * f64::from(round)]);
-                        assert!(jit(&e).patch_count() > patches);
+                        assert!(patches(&e) > before);
                         assert_wx_holds("after compiling and patching");
                         eval(&mut e, "k(x) = x");
                         assert_wx_holds("after invalidating");
@@ -634,17 +632,30 @@ fn ten_thousand_nested_calls_work() {
             );
             assert_eq!(eval(&mut e, "a(10000)"), [25_000_000.0], "{name}");
         }
-        // Up to the call-depth limit works, one more call is an error in
-        // every tier, at the same call.
-        let max = exprjit::engine::MAX_CALL_DEPTH;
+        // Up to the limit works, one more call is an error in every tier,
+        // at the same call. The limit is found in the interpreter.
+        let def = "d(n) = n <= 0 ? 0 : 1 + d(n - 1)";
+        let works = |n: u64| {
+            let mut e = engine(Mode::Interp);
+            eval(&mut e, def);
+            e.eval(&format!("d({n})")).is_ok()
+        };
+        let (mut lo, mut hi) = (10_000, 10_000_000);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if works(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
         for (name, opts) in all_configs() {
             let mut e = Engine::with_options(opts);
-            eval(&mut e, "d(n) = n <= 0 ? 0 : 1 + d(n - 1)");
-            let deepest = (max - 1) as f64;
-            assert_eq!(eval(&mut e, &format!("d({deepest})")), [deepest], "{name}");
-            let err = e.eval(&format!("d({})", max)).unwrap_err();
-            assert_eq!(err.kind, exprjit::ErrorKind::RecursionTooDeep, "{name}");
-            assert_eq!(err.span, Some(exprjit::Span::new(24, 32)), "{name}");
+            eval(&mut e, def);
+            assert_eq!(eval(&mut e, &format!("d({lo})")), [lo as f64], "{name}");
+            let err = e.eval(&format!("d({hi})")).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::RecursionTooDeep, "{name}");
+            assert_eq!(err.span, Some(Span::new(24, 32)), "{name}");
         }
     });
 }
@@ -779,7 +790,7 @@ fn two_registers_agree_with_fourteen_on_deep_expressions() {
         // The two-register code really is different: it keeps values in
         // their homes (it can be shorter: fewer registers to save around
         // each call).
-        let code = |e: &Engine| jit(e).code_bytes(&func(e, "h")).unwrap().1;
+        let code = |e: &Engine| internals::code_bytes(e, "h").expect("h has code");
         assert_ne!(code(&engines[2].1), code(&engines[1].1));
     }
 }
@@ -834,10 +845,9 @@ fn expression_handles_agree_and_free_their_code() {
         let b = tiered.eval_handle(&ht, &[x, y]).unwrap();
         assert_eq!(a.to_bits(), b.to_bits(), "x={x} y={y}");
     }
-    let (live, _) = jit(&tiered).memory_use();
+    let (live, _) = memory_use(&tiered);
     drop(ht);
-    eval(&mut tiered, "1"); // code is freed between statements
-    let (after, _) = jit(&tiered).memory_use();
+    let (after, _) = memory_use(&tiered);
     assert!(
         after < live,
         "{after} bytes live after dropping, {live} before"
@@ -855,7 +865,7 @@ fn redefinitions_do_not_leak_code_memory() {
         eval(&mut e, &format!("f(x) = x * {i} + 1"));
         let want = 3.0 * f64::from(i) + 2.0;
         assert_eq!(eval(&mut e, "g(1)"), [want]);
-        samples.push(jit(&e).memory_use());
+        samples.push(memory_use(&e));
     }
     let (live_10, used_10) = samples[10];
     let (live_end, used_end) = *samples.last().unwrap();

@@ -801,6 +801,12 @@ impl Jit {
         })
     }
 
+    /// The bytes of `f`'s machine code.
+    pub fn code_bytes(&self, f: &Function) -> Option<Vec<u8>> {
+        let code = code_of(f)?;
+        self.region.read(code.block.addr(), code.block.len())
+    }
+
     /// Total patches of call sites so far.
     pub fn patch_count(&self) -> u64 {
         self.books().patches
