@@ -12,7 +12,6 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use exprjit::lower::{self, Node};
 use exprjit::{Engine, Mode, Options};
 
 /// Every tier the engine offers, as the row name criterion reports.
@@ -79,27 +78,21 @@ const Y: f64 = 1.3;
 /// comparison is of evaluation overhead, not of libm. rustc turns
 /// `pow(x, 2.0)` into `x * x`, which the tiers may not do.
 fn formula_native(x: f64, y: f64) -> f64 {
-    use exprjit::builtins::{cos, pow, sin, sqrt};
+    use exprjit::internals::math::{cos, pow, sin, sqrt};
     sqrt(x * x + y * y) * sin(x) + cos(y) / (1.0 + pow(x, 2.0))
 }
 
 /// `formula_native` with the exponent hidden from rustc, so that it calls
 /// `pow` as the tiers do: the same work, done natively.
 fn formula_native_pow(x: f64, y: f64, two: f64) -> f64 {
-    use exprjit::builtins::{cos, pow, sin, sqrt};
+    use exprjit::internals::math::{cos, pow, sin, sqrt};
     sqrt(x * x + y * y) * sin(x) + cos(y) / (1.0 + pow(x, two))
 }
 
-fn count_nodes(node: &Node) -> usize {
-    1 + node.children().into_iter().map(count_nodes).sum::<usize>()
-}
-
 fn formula(c: &mut Criterion<Clock>) {
-    let params = ["x".to_string(), "y".to_string()];
-    let ast = exprjit::syntax::parse_expr(FORMULA).expect("formula parses");
-    let lowered = lower::lower(&ast, &params, &mut exprjit::engine::Namespace::default())
-        .expect("formula lowers");
-    assert_eq!(count_nodes(&lowered), FORMULA_NODES, "{lowered}");
+    let (lowered, nodes) =
+        exprjit::internals::lowered(FORMULA, &["x", "y"]).expect("formula lowers");
+    assert_eq!(nodes, FORMULA_NODES, "{lowered}");
 
     let want = formula_native(X, Y);
     let mut group = c.benchmark_group("formula20");

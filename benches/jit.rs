@@ -19,8 +19,7 @@ mod x86 {
     use std::time::Duration;
 
     use criterion::{criterion_group, Criterion};
-    use exprjit::jit::memory::CodeMemory;
-    use exprjit::{Engine, Mode, Options};
+    use exprjit::{internals, Engine, Mode, Options};
 
     /// A function body of exactly 50 lowered nodes (checked below): nothing in
     /// it folds away, and it has the calls, comparisons and branches real
@@ -30,7 +29,7 @@ mod x86 {
                            : hypot(x, y) * (x - y) + exp(x) * y";
 
     /// The same size, calling itself once: the JIT inlines the self call four
-    /// levels deep (`emit::SelfInline`), so it compiles 250 nodes.
+    /// levels deep (`analysis::SelfInline`), so it compiles 250 nodes.
     const RECURSIVE_50: &str = "x < 1 ? sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x \
                                 : r(x - 1, y) * (x - y) + exp(x) * y + -y*y/7";
 
@@ -77,7 +76,7 @@ mod x86 {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        total += engine.recompile(function).unwrap();
+                        total += internals::recompile(&mut engine, function).unwrap();
                     }
                     total
                 })
@@ -87,9 +86,7 @@ mod x86 {
     }
 
     fn patch(c: &mut Criterion) {
-        let mut mem = CodeMemory::new().unwrap();
-        let addr = mem.alloc(64).unwrap();
-        mem.write(addr, &[0xC3; 64]).unwrap();
+        let mut write = internals::code_write().unwrap();
         let mut group = c.benchmark_group("patch");
         let mut flip = 0u32;
         // One patch = rewriting a 4-byte rel32 under W^X: mprotect RW, copy,
@@ -97,7 +94,7 @@ mod x86 {
         group.bench_function("rel32-write", |b| {
             b.iter(|| {
                 flip = flip.wrapping_add(1);
-                mem.write(black_box(addr + 8), &flip.to_le_bytes()).unwrap();
+                write(black_box(flip));
             })
         });
         group.finish();

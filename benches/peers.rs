@@ -61,7 +61,7 @@ struct Formula {
     exmex: &'static str,
 }
 
-/// `exprjit::bench::FORMULA` in Rust, as written: rustc turns
+/// `exprjit::internals::BENCH_FORMULA` in Rust, as written: rustc turns
 /// `powf(y, 2.0)` into `y * y`.
 fn formula_native(x: f64, y: f64) -> f64 {
     (x * x + y * y).sqrt() * x.sin() + y.cos() / (1.0 + x * x) - 3.5 * x + y.powf(2.0) - x * y / 7.0
@@ -77,13 +77,13 @@ fn formulas() -> [Formula; 2] {
     [
         Formula {
             group: "peers/formula20",
-            exprjit: exprjit::bench::FORMULA,
+            exprjit: exprjit::internals::BENCH_FORMULA,
             native: formula_native,
             fasteval: "(x*x + y*y)^0.5 * sin(x) + cos(y) / (1 + x*x) - 3.5*x + y^2 - x*y/7",
-            meval: exprjit::bench::FORMULA,
+            meval: exprjit::internals::BENCH_FORMULA,
             evalexpr: "math::sqrt(x*x + y*y) * math::sin(x) + math::cos(y) / (1.0 + x*x) \
                        - 3.5*x + y^2.0 - x*y/7.0",
-            exmex: exprjit::bench::FORMULA,
+            exmex: exprjit::internals::BENCH_FORMULA,
         },
         Formula {
             group: "peers/poly",

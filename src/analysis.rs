@@ -71,8 +71,7 @@ fn to_u32(n: usize) -> u32 {
 
 /// The bytes of [`BUDGET`] a call of a function of this shape is charged.
 pub(crate) fn cost(shape: Shape) -> u64 {
-    BASE_COST
-        + 8 * (u64::from(shape.height) + u64::from(shape.need) + u64::from(shape.outgoing))
+    BASE_COST + 8 * (u64::from(shape.height) + u64::from(shape.need) + u64::from(shape.outgoing))
 }
 
 /// The 8-byte words a machine-code frame of a body needs: a value slot per
@@ -209,13 +208,15 @@ pub(crate) fn need(
             most + if links.len() > 1 { 2 } else { 1 }
         }
         Node::Call(sym, args, _) => {
-            let args_need = args.iter().enumerate().try_fold(0, |m, (j, a)| {
-                Ok::<_, ErrorKind>(m.max(j + need(a)?))
-            })?;
+            let args_need = args
+                .iter()
+                .enumerate()
+                .try_fold(0, |m, (j, a)| Ok::<_, ErrorKind>(m.max(j + need(a)?)))?;
             match inline {
                 // An inlined body runs at the call's own depth.
-                Some(i) if level < i.levels && i.covers(*sym, args.len()) => args_need
-                    .max(args.len() + self::need(i.body, guard, inline, level + 1)?),
+                Some(i) if level < i.levels && i.covers(*sym, args.len()) => {
+                    args_need.max(args.len() + self::need(i.body, guard, inline, level + 1)?)
+                }
                 _ => args_need,
             }
         }
@@ -384,7 +385,11 @@ mod tests {
     #[test]
     fn the_charge_grows_with_the_shape_and_dead_branches_count() {
         let small = cost(shape_of("n < 1 ? 0 : f(n - 1)"));
-        let deep = format!("n < 1 ? 0 : (n < -5 ? {}n{} : f(n - 1))", "1+(".repeat(300), ")".repeat(300));
+        let deep = format!(
+            "n < 1 ? 0 : (n < -5 ? {}n{} : f(n - 1))",
+            "1+(".repeat(300),
+            ")".repeat(300)
+        );
         let big = cost(shape_of(&deep));
         assert!(small < 1200, "{small}");
         assert!(big > small + 8 * 500, "{big}");

@@ -12,10 +12,12 @@ macro_rules! native {
     ($( $(#[$doc:meta])* fn $name:ident($($p:ident),*) $body:block )*) => {$(
         $(#[$doc])*
         #[cfg(target_arch = "x86_64")]
-        pub(crate) extern "sysv64" fn $name($($p: f64),*) -> f64 $body
+        #[allow(missing_docs)] // reached only through `internals::math`
+        pub extern "sysv64" fn $name($($p: f64),*) -> f64 $body
         $(#[$doc])*
         #[cfg(not(target_arch = "x86_64"))]
-        pub(crate) extern "C" fn $name($($p: f64),*) -> f64 $body
+        #[allow(missing_docs)]
+        pub extern "C" fn $name($($p: f64),*) -> f64 $body
     )*};
 }
 

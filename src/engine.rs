@@ -527,7 +527,11 @@ impl Engine {
     /// assert_eq!(engine.eval("gauss(0) + lerp2(2, 4)")?, [4.0]);
     /// # Ok::<(), exprjit::Error>(())
     /// ```
-    pub fn define_native<Args, F: NativeFn<Args>>(&mut self, name: &str, f: F) -> Result<(), Error> {
+    pub fn define_native<Args, F: NativeFn<Args>>(
+        &mut self,
+        name: &str,
+        f: F,
+    ) -> Result<(), Error> {
         if !is_identifier(name) {
             return Err(ErrorKind::InvalidName(name.to_string()).into());
         }

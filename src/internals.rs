@@ -4,6 +4,38 @@
 pub use crate::syntax::ast;
 pub use crate::syntax::{parse_expr, parse_program};
 
+/// The built-in functions, exactly as the tiers call them (for benchmarks
+/// that compare with native Rust doing the same work).
+pub mod math {
+    pub use crate::builtins::{
+        abs, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, cos, cosh, exp, exp2, floor,
+        hypot, ln, log10, log2, max, min, pow, rem, round, sign, sin, sinh, sqrt, tan, tanh, trunc,
+    };
+}
+
+/// A closure that rewrites 4 bytes of placed code under W^X, as patching
+/// a call site does (for the benchmark of a patch).
+pub fn code_write() -> Result<impl FnMut(u32), crate::Error> {
+    let region = crate::jit::memory::Region::new(1 << 20, false, |_| (vec![0xC3; 16], 0))
+        .map_err(|e| crate::ErrorKind::CodeMemory(e.to_string()))?;
+    let block = region
+        .alloc(64)
+        .ok_or_else(|| crate::ErrorKind::CodeMemory("full".into()))?;
+    block
+        .write(&[0xC3; 64])
+        .map_err(|e| crate::ErrorKind::CodeMemory(e.to_string()))?;
+    let at = block.addr() + 8;
+    Ok(move |x: u32| {
+        let _ = region.write(std::hint::black_box(at), &x.to_le_bytes());
+        let _ = &block;
+    })
+}
+
+/// The formula `exprjit bench` measures (and `benches/peers.rs` puts other
+/// evaluators on).
+pub const BENCH_FORMULA: &str =
+    "sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x + y^2 - x*y/7";
+
 /// Every name a program can use for a built-in, constants first, with
 /// how many arguments it takes (`None`: a constant).
 pub fn builtins() -> Vec<(&'static str, Option<usize>)> {
@@ -40,7 +72,10 @@ pub fn lowered(text: &str, params: &[&str]) -> Result<(String, usize), crate::Er
 
 /// Drops the machine code of the function `name` and compiles it again;
 /// returns the compile time.
-pub fn recompile(engine: &mut crate::Engine, name: &str) -> Result<std::time::Duration, crate::Error> {
+pub fn recompile(
+    engine: &mut crate::Engine,
+    name: &str,
+) -> Result<std::time::Duration, crate::Error> {
     engine.recompile(name)
 }
 
@@ -88,7 +123,10 @@ pub fn stub_of(engine: &crate::Engine) -> Option<usize> {
     engine.parts().1.map(|j| j.stub_addr())
 }
 
-fn function_named(engine: &crate::Engine, name: &str) -> Option<std::sync::Arc<crate::runtime::Function>> {
+fn function_named(
+    engine: &crate::Engine,
+    name: &str,
+) -> Option<std::sync::Arc<crate::runtime::Function>> {
     let (ns, _) = engine.parts();
     match ns.lookup(name).map(|s| ns.slot(s)) {
         Some(crate::runtime::Slot::Func(f)) => Some(f.clone()),

@@ -128,7 +128,9 @@ impl Stacks {
 /// its allocation (`collect` reuses it in place: same size and alignment).
 fn reuse<T, U>(v: Vec<T>) -> Vec<U> {
     debug_assert!(v.is_empty());
-    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 /// `kind` raised at `span` in `func`'s text.

@@ -96,7 +96,9 @@ impl Kernel {
             let (kns, funcs, root) = freeze(ns, func)?;
             let code = match mode {
                 Mode::Interp => None,
-                Mode::Jit | Mode::Tiered => jit::kernel::compile(&kns, &funcs, &root, registers).ok(),
+                Mode::Jit | Mode::Tiered => {
+                    jit::kernel::compile(&kns, &funcs, &root, registers).ok()
+                }
             };
             Ok(Kernel {
                 inner: Arc::new(Inner {
@@ -181,7 +183,11 @@ impl Kernel {
             ))
             .into());
         }
-        if let Some((i, c)) = columns.iter().enumerate().find(|(_, c)| c.len() != out.len()) {
+        if let Some((i, c)) = columns
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.len() != out.len())
+        {
             return Err(ErrorKind::BatchShape(format!(
                 "column {i} has {} rows, the output {}",
                 c.len(),
@@ -206,16 +212,16 @@ impl Kernel {
     }
 }
 
+/// A kernel's namespace, the functions bound in it, and its expression.
+type Frozen = (Namespace, Vec<Arc<Function>>, Arc<Function>);
+
 /// The frozen program of a kernel: the kernel's own namespace (names
 /// renumbered from 0), a copy of every function `root` can reach bound in
 /// it, and `root` itself. A global variable the program reads becomes its
 /// value; any other global read becomes the error reading it raises (the
 /// namespace will never change, so it is known now). Calls stay calls,
 /// resolved in the frozen namespace like any call.
-fn freeze(
-    ns: &Namespace,
-    root: &Function,
-) -> Result<(Namespace, Vec<Arc<Function>>, Arc<Function>), Error> {
+fn freeze(ns: &Namespace, root: &Function) -> Result<Frozen, Error> {
     let mut f = Freezer {
         ns,
         kns: Namespace::default(),

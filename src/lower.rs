@@ -437,6 +437,39 @@ impl Node {
     }
 }
 
+/// Takes `node` apart without recursion, leaving it a leaf: a tree up to
+/// `ast::MAX_DEPTH` deep may be dropped on any thread, however small its
+/// stack (dropping it the ordinary way recurses once per level).
+pub(crate) fn dismantle(node: &mut Node) {
+    fn take(n: &mut Node, out: &mut Vec<Node>) {
+        let mut child = |b: &mut Box<Node>| out.push(std::mem::replace(&mut **b, Node::Num(0.0)));
+        match n {
+            Node::Neg(a) | Node::Not(a) | Node::Call1(_, a) => child(a),
+            Node::Cmp(_, a, b) | Node::Call2(_, a, b) => {
+                child(a);
+                child(b);
+            }
+            Node::Cond(c, a, b) => {
+                child(c);
+                child(a);
+                child(b);
+            }
+            Node::Chain(a, links) => {
+                child(a);
+                out.extend(links.drain(..).map(|(_, b)| b));
+            }
+            Node::And(items) | Node::Or(items) | Node::Call(_, items, _) => out.append(items),
+            Node::Num(_) | Node::Param(_) | Node::Global(..) | Node::Fail(..) | Node::Native(_) => {
+            }
+        }
+    }
+    let mut pending = Vec::new();
+    take(node, &mut pending);
+    while let Some(mut n) = pending.pop() {
+        take(&mut n, &mut pending);
+    }
+}
+
 /// A node shown with global names resolved (for `:ast`).
 pub struct Named<'a> {
     pub node: &'a Node,

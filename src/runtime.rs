@@ -45,6 +45,14 @@ pub(crate) struct Function {
     pub tier: Tier,
 }
 
+impl Drop for Function {
+    fn drop(&mut self) {
+        // Bodies can be 10,000 levels deep and functions are dropped on
+        // whatever thread lets go of them last.
+        crate::lower::dismantle(&mut self.body);
+    }
+}
+
 impl Function {
     /// A function of `params` with `body`, charged by its shape.
     pub fn new(
@@ -340,8 +348,13 @@ pub(crate) trait Machine {
 
     /// Runs machine code at `entry` (a function's, with `args`): the
     /// function's prologue charges its cost from `budget`.
-    fn enter(&self, rt: &Runtime<'_>, entry: usize, args: &[f64], budget: u64)
-        -> Result<f64, Error>;
+    fn enter(
+        &self,
+        rt: &Runtime<'_>,
+        entry: usize,
+        args: &[f64],
+        budget: u64,
+    ) -> Result<f64, Error>;
 
     /// How many arguments the call site whose return address is `ret`
     /// passes (the stub needs it to read them).

@@ -90,8 +90,7 @@ impl StackGuard {
 /// thread's evaluation stack. Panics inside `f` propagate.
 pub(crate) fn with_eval_stack<R>(f: impl FnOnce() -> R) -> R {
     let sp = approx_sp();
-    if eval_stack_low(sp).is_some()
-        || stacker::remaining_stack().is_some_and(|left| left >= ENOUGH)
+    if eval_stack_low(sp).is_some() || stacker::remaining_stack().is_some_and(|left| left >= ENOUGH)
     {
         return f();
     }

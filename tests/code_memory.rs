@@ -4,8 +4,7 @@
 
 #![cfg(target_arch = "x86_64")]
 
-use exprjit::jit::JitEvent;
-use exprjit::{Engine, Mode, Options};
+use exprjit::{Engine, JitEvent, Mode, Options};
 
 fn resident_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -34,7 +33,8 @@ fn redefining_and_calling_100_000_times_keeps_code_memory_bounded() {
             rss_after_warmup = resident_kib();
         }
     }
-    let (live, high_water) = e.jit().unwrap().memory_use();
+    let stats = e.jit_stats().unwrap();
+    let (live, high_water) = (stats.live_bytes, stats.used_bytes);
     // Live: glue + g + f (+ the expression statement just freed); the
     // high-water mark stays at a few blocks because freed blocks are reused.
     assert!(live < 4096, "live code bytes {live}");
@@ -55,7 +55,7 @@ fn a_full_code_region_falls_back_to_the_interpreter() {
     });
     // Functions stay alive (bound), so their code cannot be reclaimed.
     let mut expect = Vec::new();
-    for i in 0..100 {
+    for i in 0..100u32 {
         e.eval(&format!("f{i}(x) = x * x + {i} * sin(x) - {i} / (x + 1)"))
             .unwrap();
         let v = e.eval(&format!("f{i}(2)")).unwrap();

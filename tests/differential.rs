@@ -883,7 +883,7 @@ fn generated_programs_parse_and_look_right() {
     let strategy = function_programs();
     for _ in 0..50 {
         let program = strategy.new_tree(&mut runner).unwrap().current();
-        exprjit::syntax::parse_program(&program)
+        exprjit::internals::parse_program(&program)
             .unwrap_or_else(|e| panic!("{e}: {}\n{program}", e.kind));
         assert!(program.contains("r0(n"), "{program}");
         if std::env::var_os("SHOW_PROGRAMS").is_some() {

@@ -9,8 +9,8 @@
 mod common;
 
 use common::CONFIGS;
-use exprjit::syntax::ast::{BinOp, Expr, ExprKind, UnOp};
-use exprjit::syntax::{parse_expr, parse_program};
+use exprjit::internals::ast::{BinOp, Expr, ExprKind, UnOp};
+use exprjit::internals::{parse_expr, parse_program};
 use exprjit::{format_number, Engine, Span};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -356,14 +356,14 @@ proptest! {
         params in prop::collection::vec("[a-z][a-z0-9]{0,3}", 0..5),
         body in any_tree(),
     ) {
-        prop_assume!(exprjit::builtins::lookup(&name).is_none());
+        prop_assume!(!exprjit::internals::is_builtin(&name));
         let text = format!("{name}({}) = {body}", params.join(", "));
         let stmts = parse_program(&text)
             .map_err(|err| TestCaseError::fail(format!("{text:?} does not parse: {err}")))?;
         prop_assert_eq!(stmts.len(), 1);
         prop_assert_eq!(stmts[0].to_string(), text.clone());
         match &stmts[0] {
-            exprjit::syntax::ast::Stmt::Def { name: n, params: p, body: b, .. } => {
+            exprjit::internals::ast::Stmt::Def { name: n, params: p, body: b, .. } => {
                 prop_assert_eq!(n, &name);
                 let p: Vec<&String> = p.iter().map(|(p, _)| p).collect();
                 prop_assert_eq!(p, params.iter().collect::<Vec<_>>());

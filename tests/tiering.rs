@@ -4,11 +4,8 @@
 
 #![cfg(target_arch = "x86_64")]
 
-use std::rc::Rc;
-
-use exprjit::engine::{Function, Slot};
-use exprjit::jit::JitEvent;
-use exprjit::{Engine, Mode, Options};
+use exprjit::internals;
+use exprjit::{Engine, FunctionStats, JitEvent, Mode, Options};
 
 fn tiered(threshold: u32) -> Engine {
     Engine::with_options(Options {
@@ -18,16 +15,23 @@ fn tiered(threshold: u32) -> Engine {
     })
 }
 
-fn func(engine: &Engine, name: &str) -> Rc<Function> {
-    let sym = engine.namespace().lookup(name).expect("name is known");
-    match engine.namespace().slot(sym) {
-        Slot::Func(f) => f.clone(),
-        _ => panic!("{name} is not a function"),
-    }
+fn func(engine: &Engine, name: &str) -> FunctionStats {
+    engine
+        .function_stats()
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("{name} is not a function"))
 }
 
 fn compiled(engine: &Engine, name: &str) -> bool {
-    func(engine, name).tier.entry.get() != 0
+    internals::entry_of(engine, name) != 0
+}
+
+/// The only call site in `caller`'s code: its address and where it goes.
+fn only_site(engine: &Engine, caller: &str) -> (usize, Option<usize>) {
+    let sites = internals::call_sites(engine, caller);
+    assert_eq!(sites.len(), 1, "{sites:?}");
+    (sites[0].0, sites[0].2)
 }
 
 /// Runs on a thread with a large stack (deep interpreted recursion).
@@ -62,7 +66,7 @@ fn a_function_is_compiled_at_its_threshold_th_call() {
     assert_eq!(compiles, [("f/1".to_string(), 3)]);
     // Later calls run the machine code: the counter stops.
     e.eval("f(4); f(5)").unwrap();
-    assert_eq!(func(&e, "f").tier.calls.get(), 3);
+    assert_eq!(func(&e, "f").interpreted_calls, 3);
 }
 
 #[test]
@@ -85,23 +89,18 @@ fn sites_in_compiled_callers_are_patched_and_the_stub_is_no_longer_entered() {
     e.eval("h(x) = x + 1; g(x) = h(x) * 2").unwrap();
     e.eval("g(1); g(2); g(3)").unwrap();
     assert!(compiled(&e, "g"));
-    let jit = e.jit().unwrap();
-    let g = func(&e, "g");
-    let sites = jit.call_sites_of(&g);
-    assert_eq!(sites.len(), 1);
-    let (rel32_at, _) = sites[0];
     // h ran 3 times: once interpreted from interpreted g... then from g's
     // machine code through the stub, where it was counted and compiled.
-    let h = func(&e, "h");
     assert!(
         compiled(&e, "h"),
         "h reached its threshold through the stub"
     );
-    assert_eq!(jit.call_target(rel32_at), Some(h.tier.entry.get()));
-    let entries = h.tier.stub_entries.get();
+    let (_, target) = only_site(&e, "g");
+    assert_eq!(target, Some(internals::entry_of(&e, "h")));
+    let entries = func(&e, "h").stub_entries;
     e.eval("g(4); g(5); g(6)").unwrap();
     assert_eq!(
-        h.tier.stub_entries.get(),
+        func(&e, "h").stub_entries,
         entries,
         "the stub is not entered any more"
     );
@@ -118,8 +117,8 @@ fn interpreted_frames_call_compiled_code_directly() {
     e.eval("cold(x) = sq(x) + sq(x + 1)").unwrap();
     assert_eq!(e.eval("cold(3)").unwrap(), [25.0]);
     let sq = func(&e, "sq");
-    assert_eq!(sq.tier.calls.get(), 2);
-    assert_eq!(sq.tier.stub_entries.get(), 0);
+    assert_eq!(sq.interpreted_calls, 2);
+    assert_eq!(sq.stub_entries, 0);
 }
 
 #[test]
@@ -131,22 +130,20 @@ fn redefinition_after_everything_was_compiled_and_patched() {
             assert_eq!(e.eval("g(0)").unwrap(), [11.0]);
         }
         assert!(compiled(&e, "f") && compiled(&e, "g"));
-        let jit = e.jit().unwrap();
-        let (site, _) = jit.call_sites_of(&func(&e, "g"))[0];
-        assert_eq!(jit.call_target(site), Some(func(&e, "f").tier.entry.get()));
+        let (_, target) = only_site(&e, "g");
+        assert_eq!(target, Some(internals::entry_of(&e, "f")));
 
         e.eval("f(x) = 2").unwrap();
-        let jit = e.jit().unwrap();
         assert_eq!(
-            jit.call_target(site),
-            Some(jit.stub_addr()),
+            only_site(&e, "g").1,
+            internals::stub_of(&e),
             "back to the stub"
         );
         assert!(e.jit_events().iter().any(
             |ev| matches!(ev, JitEvent::Invalidated { function, sites: 1, .. } if function == "f/1")
         ));
         // The new f counts from zero, and g sees it.
-        assert_eq!(func(&e, "f").tier.calls.get(), 0);
+        assert_eq!(func(&e, "f").interpreted_calls, 0);
         assert_eq!(e.eval("g(0)").unwrap(), [12.0], "threshold {threshold}");
         for _ in 0..5 {
             assert_eq!(e.eval("g(0)").unwrap(), [12.0]);
@@ -197,7 +194,7 @@ fn expression_handles_are_promoted_like_functions() {
 #[test]
 fn hot_pure_handles_take_the_direct_path_and_agree_bit_for_bit() {
     let formulas = [
-        exprjit::bench::FORMULA,
+        "sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x^2)",
         "x*x*x - 2*x*x*y + 3*x*y*y - 4*y*y*y + 5*x - 6*y + 7",
         "x < y ? min(x, -0) : max(y, 0) % 3 ^ x",
         "!x || y && sign(x - y) ? atan2(y, x) : -x",

@@ -70,7 +70,7 @@ pub fn suite() -> Vec<Case> {
 
 /// The formula over two variables shared by `exprjit bench` and the peer
 /// benchmarks (34 lowered nodes: four built-in calls, a power, arithmetic).
-pub const FORMULA: &str = "sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x*x) - 3.5*x + y^2 - x*y/7";
+pub const FORMULA: &str = internals::BENCH_FORMULA;
 
 /// A case made from a program: its last statement is the expression.
 pub fn from_program(text: &str) -> Result<Case, Error> {
@@ -193,11 +193,7 @@ pub fn run_case(
     })
 }
 
-fn engine_for(
-    case: &Case,
-    mode: Mode,
-    threshold: u32,
-) -> Result<(Engine, ExprHandle), Error> {
+fn engine_for(case: &Case, mode: Mode, threshold: u32) -> Result<(Engine, ExprHandle), Error> {
     let mut engine = Engine::with_options(Options {
         mode,
         threshold,

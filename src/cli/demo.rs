@@ -5,7 +5,10 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use exprjit::internals::{self, experiments::{seed_experiment, wx_experiment}};
+use exprjit::internals::{
+    self,
+    experiments::{seed_experiment, wx_experiment},
+};
 use exprjit::{Engine, JitEvent, Mode, Options, Source};
 
 fn hex(bytes: &[u8]) -> String {

@@ -744,7 +744,11 @@ impl<O: Write, E: Write> Session<O, E> {
     /// User names and whether each is a function, for completion.
     pub fn names(&self) -> Vec<(String, bool)> {
         let vars = self.engine.variables().into_iter().map(|(n, _)| (n, false));
-        let funcs = self.engine.function_stats().into_iter().map(|f| (f.name, true));
+        let funcs = self
+            .engine
+            .function_stats()
+            .into_iter()
+            .map(|f| (f.name, true));
         vars.chain(funcs).collect()
     }
 }

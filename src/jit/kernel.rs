@@ -74,15 +74,8 @@ pub(crate) fn compile(
             .sym
             .filter(|&s| matches!(ns.slot(s), runtime::Slot::Func(g) if Arc::ptr_eq(g, f)));
         let mut registrar = Registrar::default();
-        let emitted = Target::function(
-            &f.body,
-            f.arity(),
-            f.cost,
-            &mut registrar,
-            nregs,
-            self_sym,
-        )
-        .map_err(|e| e.to_string())?;
+        let emitted = Target::function(&f.body, f.arity(), f.cost, &mut registrar, nregs, self_sym)
+            .map_err(|e| e.to_string())?;
         super::within_charge(&emitted, f)?;
         let first_site = sites.len();
         sites.extend(registrar.into_sites(&f.source).into_vec());
@@ -95,11 +88,7 @@ pub(crate) fn compile(
     let base = block.addr();
     let stub = block.region().glue().stub;
     let sites = sites.into_boxed_slice();
-    let index: HashMap<u64, usize> = all
-        .iter()
-        .zip(&parts)
-        .map(|(f, p)| (f.id, p.0))
-        .collect();
+    let index: HashMap<u64, usize> = all.iter().zip(&parts).map(|(f, p)| (f.id, p.0)).collect();
     // Fill in the code: site pointers, then calls.
     let mut code = vec![0xCC; total];
     let mut stubs = HashMap::new();
@@ -146,7 +135,11 @@ pub(crate) fn compile(
         block,
         sites,
         stubs,
-        direct: if direct.is_some() { base + direct_at } else { 0 },
+        direct: if direct.is_some() {
+            base + direct_at
+        } else {
+            0
+        },
         arity: root.arity(),
     })
 }

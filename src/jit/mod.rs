@@ -224,8 +224,11 @@ pub(crate) trait Isa {
     /// A listing of placed code: address, bytes, instruction, and a note
     /// from `annotate(ip, len)`.
     #[cfg(feature = "asm")]
-    fn listing(addr: usize, bytes: &[u8], annotate: &dyn Fn(usize, usize) -> Option<String>)
-        -> String;
+    fn listing(
+        addr: usize,
+        bytes: &[u8],
+        annotate: &dyn Fn(usize, usize) -> Option<String>,
+    ) -> String;
     /// Names of the addresses generated code calls (built-ins, helpers).
     fn callee_names() -> HashMap<usize, String>;
 }
@@ -272,7 +275,10 @@ impl Isa for NoIsa {
         None
     }
     unsafe fn enter(_: usize, _: &Runtime<'_>, _: usize, _: &[f64], _: u64) -> Result<f64, Error> {
-        Err(Self::available().err().unwrap_or(ErrorKind::Internal("no JIT".into())).into())
+        Err(Self::available()
+            .err()
+            .unwrap_or(ErrorKind::Internal("no JIT".into()))
+            .into())
     }
     unsafe fn call_direct(_: usize, _: &[f64]) -> f64 {
         f64::NAN
@@ -533,7 +539,9 @@ impl std::fmt::Debug for Jit {
 
 /// The `Arc<Code>` a function holds, if any.
 fn code_of(f: &Function) -> Option<Arc<Code>> {
-    f.tier.code().and_then(|c| (c as Arc<dyn Any + Send + Sync>).downcast().ok())
+    f.tier
+        .code()
+        .and_then(|c| (c as Arc<dyn Any + Send + Sync>).downcast().ok())
 }
 
 impl Jit {
@@ -881,7 +889,9 @@ impl Jit {
                 if let Some(cs) = books.call_sites.get(&(ip + len)) {
                     let callee = format!("{}/{}", name_of(cs.sym), cs.argc);
                     return Some(match cs.target {
-                        SiteTarget::Stub => format!("call site of {callee}: through the runtime stub"),
+                        SiteTarget::Stub => {
+                            format!("call site of {callee}: through the runtime stub")
+                        }
                         _ => format!(
                             "call site of {callee}: patched, calls its machine code directly"
                         ),
