@@ -228,7 +228,7 @@ pub(crate) fn need(
 }
 
 /// Most outgoing arguments any call in `node` passes.
-fn max_outgoing(node: &Node, guard: &StackGuard) -> Result<usize, ErrorKind> {
+pub(crate) fn max_outgoing(node: &Node, guard: &StackGuard) -> Result<usize, ErrorKind> {
     guard.check()?;
     let here = match node {
         Node::Call(_, args, _) => args.len(),
@@ -272,20 +272,22 @@ impl<'a> SelfInline<'a> {
     /// How deep to inline `sym`'s calls in `body`, a function of `arity`
     /// parameters charged `charge` per call: as deep as
     /// [`MAX_INLINE_LEVELS`] and [`INLINE_BUDGET`] allow, and no deeper
-    /// than keeps its frame (inlined copies included) within `charge`;
-    /// `None` when the body does not call itself.
+    /// than keeps its frame (inlined copies included) within `charge`.
+    /// Returns the plan (`None` when nothing is inlined) and the value
+    /// stack depth the body needs with it.
     pub fn plan(
         sym: Sym,
         body: &'a Node,
         arity: usize,
         charge: u64,
         guard: &StackGuard,
-    ) -> Result<Option<SelfInline<'a>>, ErrorKind> {
+    ) -> Result<(Option<SelfInline<'a>>, usize), ErrorKind> {
         let mut size = 0;
         let mut calls = 0;
         count(body, sym, arity, guard, &mut size, &mut calls)?;
+        let plain = || need(body, guard, None, 0);
         if calls == 0 {
-            return Ok(None);
+            return Ok((None, plain()?));
         }
         let outgoing = max_outgoing(body, guard)?;
         // Level k adds calls^k copies of the body.
@@ -296,24 +298,24 @@ impl<'a> SelfInline<'a> {
             if total > INLINE_BUDGET {
                 break;
             }
-            let deeper = SelfInline {
+            levels += 1;
+        }
+        // The deepest plan whose frame fits the charge (nearly always the
+        // first one tried: the charge is far above a small body's frame).
+        while levels > 0 {
+            let plan = SelfInline {
                 sym,
                 arity,
                 body,
-                levels: levels + 1,
+                levels,
             };
-            let words = frame_words(need(body, guard, Some(&deeper), 0)?, outgoing);
-            if 8 * words as u64 > charge {
-                break;
+            let depth = need(body, guard, Some(&plan), 0)?;
+            if 8 * frame_words(depth, outgoing) as u64 <= charge {
+                return Ok((Some(plan), depth));
             }
-            levels += 1;
+            levels -= 1;
         }
-        Ok((levels > 0).then_some(SelfInline {
-            sym,
-            arity,
-            body,
-            levels,
-        }))
+        Ok((None, plain()?))
     }
 
     /// Is a call of `sym` with `argc` arguments a call of this function?
@@ -409,15 +411,13 @@ mod tests {
         .unwrap();
         let guard = StackGuard::here();
         let charge = cost(shape(&node, &guard).unwrap());
-        let plan = SelfInline::plan(Sym(0), &node, 1, charge, &guard)
-            .unwrap()
-            .unwrap();
-        assert_eq!(plan.levels, MAX_INLINE_LEVELS);
-        let need = need(&node, &guard, Some(&plan), 0).unwrap();
-        assert!(8 * frame_words(need, 1) as u64 <= charge);
+        let (plan, depth) = SelfInline::plan(Sym(0), &node, 1, charge, &guard).unwrap();
+        assert_eq!(plan.unwrap().levels, MAX_INLINE_LEVELS);
+        assert_eq!(depth, need(&node, &guard, plan.as_ref(), 0).unwrap());
+        assert!(8 * frame_words(depth, 1) as u64 <= charge);
         // With a charge too small for even one level, nothing is inlined.
-        assert!(SelfInline::plan(Sym(0), &node, 1, 8, &guard)
-            .unwrap()
-            .is_none());
+        let (plan, depth) = SelfInline::plan(Sym(0), &node, 1, 8, &guard).unwrap();
+        assert!(plan.is_none());
+        assert_eq!(depth, need(&node, &guard, None, 0).unwrap());
     }
 }

@@ -17,7 +17,7 @@ use crate::native::{Native, NativeFn};
 use crate::runtime::{
     self, Function, Interrupter, Machine, Namespace, Runtime, Slot, StopState, MAX_PARAMS,
 };
-use crate::stack::{with_eval_stack, StackGuard};
+use crate::stack::with_eval_stack;
 use crate::syntax::{self, ast::Stmt};
 
 /// Which tier runs code (`--mode`).
@@ -79,8 +79,8 @@ impl Default for Options {
 #[derive(Debug, Clone)]
 pub struct ExprHandle {
     func: Arc<Function>,
-    engine: u64,
-    generation: u64,
+    /// The [`Engine::stamp`] of the engine that made it, when it made it.
+    stamp: u64,
 }
 
 impl ExprHandle {
@@ -180,10 +180,9 @@ pub struct JitStats {
 /// at once.
 #[derive(Debug)]
 pub struct Engine {
-    /// Unique in the process: handles remember it.
-    id: u64,
-    /// Bumped by [`Engine::reset`]: handles remember it too.
-    generation: u64,
+    /// Unique in the process for this engine until its next reset (which
+    /// takes a new one): handles remember it.
+    stamp: u64,
     options: Options,
     ns: Namespace,
     jit: Option<Jit>,
@@ -212,10 +211,8 @@ impl Engine {
 
     /// An engine with `options`.
     pub fn with_options(options: Options) -> Engine {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         Engine {
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
-            generation: 0,
+            stamp: new_stamp(),
             options,
             ns: Namespace::default(),
             jit: None,
@@ -363,7 +360,7 @@ impl Engine {
             let sym = self.ns.intern(&name);
             self.ns.bind(sym, slot);
         }
-        self.generation += 1;
+        self.stamp = new_stamp();
     }
 
     /// The syntax tree of an expression as parsed (fully parenthesised)
@@ -477,14 +474,14 @@ impl Engine {
         Ok(sym)
     }
 
-    /// Runs `f` with `args` in the tier it runs in now (on a stack big
-    /// enough: callers run on [`with_eval_stack`]).
+    /// Runs `f` with `args` in the tier it runs in now. (The interpreter
+    /// needs no stack to speak of; machine code is entered on a stack big
+    /// enough for the budget.)
     fn invoke(&self, f: &Arc<Function>, args: &[f64], epoch: u64) -> Result<f64, Error> {
         let rt = Runtime {
             ns: &self.ns,
             machine: self.jit.as_ref().map(|j| j as &dyn Machine),
             interpret: interp::run,
-            guard: StackGuard::here(),
             stop: &self.stop,
             epoch,
             hot_at: self.hot_at(),
@@ -561,7 +558,7 @@ impl Engine {
             return Err(ErrorKind::UnknownFunction(name.into()).into());
         };
         let f = runtime::resolve(&self.ns, sym, args.len())?.clone();
-        with_eval_stack(|| self.invoke(&f, args, epoch))
+        self.invoke(&f, args, epoch)
     }
 
     /// Compiles `text`, an expression over the variables `vars`, into a
@@ -585,15 +582,15 @@ impl Engine {
             let func = Function::new("<expr>", params, body, source, None, true)?;
             Ok(ExprHandle {
                 func,
-                engine: self.id,
-                generation: self.generation,
+                stamp: self.stamp,
             })
         })
     }
 
-    /// Is `handle` this engine's, made since its last reset?
+    /// Is `handle` this engine's, made since its last reset (the stamp
+    /// then was the stamp now)?
     fn owns(&self, handle: &ExprHandle) -> Result<(), Error> {
-        if handle.engine == self.id && handle.generation == self.generation {
+        if handle.stamp == self.stamp {
             Ok(())
         } else {
             Err(ErrorKind::StaleHandle.into())
@@ -607,7 +604,7 @@ impl Engine {
     /// else is out of line.
     #[inline]
     pub fn eval_handle(&self, handle: &ExprHandle, values: &[f64]) -> Result<f64, Error> {
-        if handle.engine == self.id && handle.generation == self.generation {
+        if handle.stamp == self.stamp {
             if let Some(v) = jit::run_direct(&handle.func, values) {
                 return Ok(v);
             }
@@ -626,8 +623,7 @@ impl Engine {
             }
             .into());
         }
-        let epoch = self.stop.epoch();
-        with_eval_stack(|| self.invoke(&handle.func, values, epoch))
+        self.invoke(&handle.func, values, self.stop.epoch())
     }
 
     /// A [`Kernel`] of `handle`: the expression frozen with everything it
@@ -671,7 +667,6 @@ impl Engine {
             ns: &self.ns,
             machine: Some(jit),
             interpret: interp::run,
-            guard: StackGuard::here(),
             stop: &self.stop,
             epoch,
             hot_at: 1,
@@ -794,7 +789,6 @@ impl Engine {
             ns: &self.ns,
             machine: Some(jit),
             interpret: interp::run,
-            guard: StackGuard::here(),
             stop: &self.stop,
             epoch: self.stop.epoch(),
             hot_at: 1,
@@ -807,6 +801,12 @@ impl Engine {
             .map(|c| c.compile_time)
             .unwrap_or_default())
     }
+}
+
+/// A number no engine has had as its stamp before.
+fn new_stamp() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`, the identifiers of the language.

@@ -10,8 +10,9 @@
 //! charged ([`crate::analysis`]), exactly as machine code's frames are,
 //! and both tiers run out at the same call.
 //!
-//! Constants and parameters are used in place wherever they are operands,
-//! without a task: half the nodes of a typical body are such leaves.
+//! Operands that are *simple* — a constant, a parameter, or one operation
+//! on those (`n - 1`, `n < 2`) — are computed in place, without a task:
+//! they are most of the operands of a typical body.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::lower::{from_bool, truthy, Cmp, Node};
 use crate::runtime::{self, charge, Function, Runtime};
 
 /// What is left to do once the value being computed is known (it is the
-/// `v` of [`run`]'s loop; further operands wait on the value stack).
+/// `v` of the walk; further operands wait on the value stack).
 #[derive(Debug, Clone, Copy)]
 enum Task<'n> {
     /// `-v`.
@@ -44,7 +45,7 @@ enum Task<'n> {
     Call2(Builtin),
     /// `v` is the argument.
     Call1(Builtin),
-    /// `v` is the `i - 1`-th operand of `&&` (or `||`) node.
+    /// `v` is the `i - 1`-th operand of the `&&` (or `||`) node.
     And(&'n Node, u32),
     Or(&'n Node, u32),
     /// `v` is the condition of the `?:` node.
@@ -85,13 +86,22 @@ pub(crate) fn run(
     };
     let mut stacks = Stacks::take();
     stacks.vals.extend_from_slice(args);
-    let mut tasks = reuse(std::mem::take(&mut stacks.tasks));
-    let mut frames = reuse(std::mem::take(&mut stacks.frames));
-    let result = walk(rt, f, budget, &mut stacks.vals, &mut tasks, &mut frames);
-    tasks.clear();
-    frames.clear();
-    stacks.tasks = reuse(tasks);
-    stacks.frames = reuse(frames);
+    let mut walk = Walk {
+        rt,
+        vals: std::mem::take(&mut stacks.vals),
+        tasks: reuse(std::mem::take(&mut stacks.tasks)),
+        frames: reuse(std::mem::take(&mut stacks.frames)),
+        func: f,
+        base: 0,
+        budget,
+        ticks: TICKS,
+    };
+    let result = walk.run(&f.body);
+    walk.tasks.clear();
+    walk.frames.clear();
+    stacks.vals = walk.vals;
+    stacks.tasks = reuse(walk.tasks);
+    stacks.frames = reuse(walk.frames);
     stacks.give_back();
     result
 }
@@ -147,324 +157,328 @@ fn span_of(call: &Node) -> Span {
     }
 }
 
-/// A leaf operand's value: constants and parameters are used in place.
-#[inline(always)]
-fn leaf(node: &Node, vals: &[f64], base: usize) -> Option<f64> {
-    match node {
-        Node::Num(x) => Some(*x),
-        Node::Param(i) => Some(vals[base + *i as usize]),
-        _ => None,
-    }
+/// What to do after a step: a value is known, or a node is to be walked.
+enum Next<'n> {
+    Value(f64),
+    Walk(&'n Node),
 }
 
-/// The walk itself: descend into `node` until a value is known, then
-/// ascend through the tasks waiting for it, until none is left.
-fn walk<'n>(
-    rt: &'n Runtime<'_>,
-    root: &'n Function,
-    mut budget: u64,
-    vals: &mut Vec<f64>,
-    tasks: &mut Vec<Task<'n>>,
-    frames: &mut Vec<Frame<'n>>,
-) -> Result<f64, Error> {
-    let ns = rt.ns;
-    let mut func: &'n Function = root;
-    let mut base = 0usize;
-    let mut node: &'n Node = &root.body;
-    let mut ticks = TICKS;
-    loop {
-        // Descend: compute `node`'s value, or put off the rest of it and
-        // go into its first operand that is not a leaf.
-        ticks -= 1;
-        if ticks == 0 {
-            ticks = TICKS;
-            if rt.stopped() {
+/// One run of the interpreter: its stacks, and the frame being walked.
+struct Walk<'n, 'r> {
+    rt: &'n Runtime<'r>,
+    vals: Vec<f64>,
+    tasks: Vec<Task<'n>>,
+    frames: Vec<Frame<'n>>,
+    /// The function whose body is being walked.
+    func: &'n Function,
+    /// Where its arguments start on the value stack.
+    base: usize,
+    /// Stack budget left.
+    budget: u64,
+    /// Nodes left before the next look at the stop flag.
+    ticks: u32,
+}
+
+impl<'n> Walk<'n, '_> {
+    /// A leaf operand's value: constants and parameters are used in place.
+    #[inline(always)]
+    fn leaf(&self, node: &Node) -> Option<f64> {
+        match node {
+            Node::Num(x) => Some(*x),
+            Node::Param(i) => Some(self.vals[self.base + *i as usize]),
+            _ => None,
+        }
+    }
+
+    /// A simple operand's value: a leaf, or one operation of leaves that
+    /// cannot fail (`n - 1`, `n < 2`, `-x`, `sin(x)`), computed in place.
+    #[inline(always)]
+    fn simple(&self, node: &Node) -> Option<f64> {
+        match node {
+            Node::Num(x) => Some(*x),
+            Node::Param(i) => Some(self.vals[self.base + *i as usize]),
+            Node::Chain(a, links) if links.len() == 1 => {
+                let (link, b) = &links[0];
+                Some(link.apply(self.leaf(a)?, self.leaf(b)?))
+            }
+            Node::Cmp(op, a, b) => Some(from_bool(op.apply(self.leaf(a)?, self.leaf(b)?))),
+            Node::Neg(a) => Some(-self.leaf(a)?),
+            Node::Call1(f, a) => Some(f.apply1(self.leaf(a)?)),
+            Node::Call2(f, a, b) => Some(f.apply2(self.leaf(a)?, self.leaf(b)?)),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn tick(&mut self) -> Result<(), Error> {
+        self.ticks -= 1;
+        if self.ticks == 0 {
+            self.ticks = TICKS;
+            if self.rt.stopped() {
                 return Err(ErrorKind::Interrupted.into());
             }
         }
-        let mut v = match node {
-            Node::Num(x) => *x,
-            Node::Param(i) => vals[base + *i as usize],
-            Node::Global(sym, span) => {
-                runtime::global(ns, *sym).map_err(|k| fail(k, *span, func))?
-            }
-            Node::Neg(a) => match leaf(a, vals, base) {
-                Some(x) => -x,
-                None => {
-                    tasks.push(Task::Neg);
-                    node = a;
+        Ok(())
+    }
+
+    /// The walk itself: descend into `node` until a value is known, then
+    /// ascend through the tasks waiting for it, until none is left.
+    fn run(&mut self, root: &'n Node) -> Result<f64, Error> {
+        let mut node = root;
+        loop {
+            let mut v = match self.descend(node)? {
+                Next::Value(v) => v,
+                Next::Walk(n) => {
+                    node = n;
                     continue;
                 }
-            },
-            Node::Not(a) => {
-                tasks.push(Task::Not);
-                node = a;
-                continue;
-            }
-            Node::Chain(a, _) => match leaf(a, vals, base) {
-                Some(x) => {
-                    tasks.push(Task::Chain(node, 0));
-                    x
-                }
-                None => {
-                    tasks.push(Task::Chain(node, 0));
-                    node = a;
-                    continue;
-                }
-            },
-            Node::Cmp(op, a, b) => match (leaf(a, vals, base), leaf(b, vals, base)) {
-                (Some(x), Some(y)) => from_bool(op.apply(x, y)),
-                (Some(x), None) => {
-                    vals.push(x);
-                    tasks.push(Task::Cmp(*op));
-                    node = b;
-                    continue;
-                }
-                (None, _) => {
-                    tasks.push(Task::Rhs(node));
-                    node = a;
-                    continue;
-                }
-            },
-            Node::Call1(f, a) => match leaf(a, vals, base) {
-                Some(x) => f.apply1(x),
-                None => {
-                    tasks.push(Task::Call1(*f));
-                    node = a;
-                    continue;
-                }
-            },
-            Node::Call2(f, a, b) => match (leaf(a, vals, base), leaf(b, vals, base)) {
-                (Some(x), Some(y)) => f.apply2(x, y),
-                (Some(x), None) => {
-                    vals.push(x);
-                    tasks.push(Task::Call2(*f));
-                    node = b;
-                    continue;
-                }
-                (None, _) => {
-                    tasks.push(Task::Rhs(node));
-                    node = a;
-                    continue;
-                }
-            },
-            Node::And(items) | Node::Or(items) => {
-                let task = match node {
-                    Node::And(_) => Task::And(node, 1),
-                    _ => Task::Or(node, 1),
+            };
+            // Ascend: hand `v` to the tasks waiting for it, until one
+            // needs another node walked.
+            node = loop {
+                let Some(task) = self.tasks.pop() else {
+                    return Ok(v);
                 };
-                tasks.push(task);
-                node = &items[0];
-                continue;
+                match self.ascend(task, v)? {
+                    Next::Value(x) => v = x,
+                    Next::Walk(n) => break n,
+                }
+            };
+        }
+    }
+
+    /// One step down: `node`'s value, or the node to walk first (with a
+    /// task pushed for what is left of `node`).
+    #[inline(always)]
+    fn descend(&mut self, node: &'n Node) -> Result<Next<'n>, Error> {
+        self.tick()?;
+        Ok(Next::Value(match node {
+            Node::Num(x) => *x,
+            Node::Param(i) => self.vals[self.base + *i as usize],
+            Node::Global(sym, span) => {
+                runtime::global(self.rt.ns, *sym).map_err(|k| fail(k, *span, self.func))?
             }
-            Node::Cond(c, a, b) => match leaf(c, vals, base) {
-                Some(x) => {
-                    node = if truthy(x) { a } else { b };
-                    continue;
-                }
-                None => {
-                    tasks.push(Task::Cond(node));
-                    node = c;
-                    continue;
-                }
+            Node::Neg(a) => match self.simple(a) {
+                Some(x) => -x,
+                None => return Ok(self.then(Task::Neg, a)),
             },
-            Node::Call(_, args, _) => match args.first() {
-                Some(first) => {
-                    tasks.push(Task::Arg(node, 1));
-                    node = first;
-                    continue;
-                }
-                None => {
-                    // A call of no arguments: nothing to evaluate first.
-                    tasks.push(Task::Arg(node, 0));
-                    f64::NAN
-                }
+            Node::Not(a) => match self.simple(a) {
+                Some(x) => from_bool(!truthy(x)),
+                None => return Ok(self.then(Task::Not, a)),
             },
+            Node::Chain(a, _) => match self.simple(a) {
+                Some(x) => return self.chain(node, 0, x),
+                None => return Ok(self.then(Task::Chain(node, 0), a)),
+            },
+            Node::Cmp(_, a, _) | Node::Call2(_, a, _) => match self.simple(a) {
+                Some(x) => return Ok(self.rhs(node, x)),
+                None => return Ok(self.then(Task::Rhs(node), a)),
+            },
+            Node::Call1(f, a) => match self.simple(a) {
+                Some(x) => f.apply1(x),
+                None => return Ok(self.then(Task::Call1(*f), a)),
+            },
+            Node::And(items) => return Ok(self.then(Task::And(node, 1), &items[0])),
+            Node::Or(items) => return Ok(self.then(Task::Or(node, 1), &items[0])),
+            Node::Cond(c, a, b) => match self.simple(c) {
+                Some(x) => return Ok(Next::Walk(if truthy(x) { a } else { b })),
+                None => return Ok(self.then(Task::Cond(node), c)),
+            },
+            Node::Call(..) => return self.args(node, 0),
             Node::Native(n) => {
-                let args = &vals[base..base + n.arity];
+                let args = &self.vals[self.base..self.base + n.arity];
                 match n.call(args) {
                     Ok(x) => x,
                     // Placed at the call that reached the native.
                     Err(kind) => {
-                        return Err(match frames.last() {
+                        return Err(match self.frames.last() {
                             Some(fr) => fail(kind, span_of(fr.call), fr.func),
                             None => kind.into(),
                         })
                     }
                 }
             }
-            Node::Fail(kind, span) => return Err(fail(kind.clone(), *span, func)),
-        };
+            Node::Fail(kind, span) => return Err(fail(kind.clone(), *span, self.func)),
+        }))
+    }
 
-        // Ascend: hand `v` to the tasks waiting for it. A task that needs
-        // another operand evaluated sets `node` and goes back to descend.
-        'ascend: loop {
-            let Some(task) = tasks.pop() else {
-                return Ok(v);
-            };
-            match task {
-                Task::Neg => v = -v,
-                Task::Not => v = from_bool(!truthy(v)),
-                Task::Chain(n, i) | Task::Link(n, i) => {
-                    let Node::Chain(_, links) = n else {
-                        unreachable!("chain tasks are made for chains")
-                    };
-                    let mut i = i as usize;
-                    if let Task::Link(..) = task {
-                        let x = vals.pop().unwrap_or(f64::NAN);
-                        v = links[i].0.apply(x, v);
-                        i += 1;
-                    }
-                    while let Some((link, b)) = links.get(i) {
-                        match leaf(b, vals, base) {
-                            Some(y) => v = link.apply(v, y),
-                            None => {
-                                vals.push(v);
-                                tasks.push(Task::Link(n, i as u32));
-                                node = b;
-                                break 'ascend;
-                            }
-                        }
-                        i += 1;
-                        ticks -= 1;
-                        if ticks == 0 {
-                            ticks = TICKS;
-                            if rt.stopped() {
-                                return Err(ErrorKind::Interrupted.into());
-                            }
-                        }
-                    }
-                }
-                Task::Rhs(n) => {
-                    let b = match n {
-                        Node::Cmp(_, _, b) | Node::Call2(_, _, b) => b,
-                        _ => unreachable!("right operands are of binary nodes"),
-                    };
-                    match (n, leaf(b, vals, base)) {
-                        (Node::Cmp(op, ..), Some(y)) => v = from_bool(op.apply(v, y)),
-                        (Node::Call2(f, ..), Some(y)) => v = f.apply2(v, y),
-                        (Node::Cmp(op, ..), None) => {
-                            vals.push(v);
-                            tasks.push(Task::Cmp(*op));
-                            node = b;
-                            break 'ascend;
-                        }
-                        (_, None) => {
-                            let Node::Call2(f, ..) = n else {
-                                unreachable!("a binary node")
-                            };
-                            vals.push(v);
-                            tasks.push(Task::Call2(*f));
-                            node = b;
-                            break 'ascend;
-                        }
-                        _ => unreachable!("a binary node"),
-                    }
-                }
-                Task::Cmp(op) => {
-                    let x = vals.pop().unwrap_or(f64::NAN);
-                    v = from_bool(op.apply(x, v));
-                }
-                Task::Call2(f) => {
-                    let x = vals.pop().unwrap_or(f64::NAN);
-                    v = f.apply2(x, v);
-                }
-                Task::Call1(f) => v = f.apply1(v),
-                Task::And(n, i) | Task::Or(n, i) => {
-                    let (Node::And(items) | Node::Or(items)) = n else {
-                        unreachable!("logic tasks are made for && and ||")
-                    };
-                    let and = matches!(task, Task::And(..));
-                    // `&&` stops at the first operand that is not truthy,
-                    // `||` at the first that is.
-                    let mut i = i as usize;
-                    loop {
-                        if truthy(v) != and {
-                            v = from_bool(!and);
-                            break;
-                        }
-                        let Some(next) = items.get(i) else {
-                            v = from_bool(and);
-                            break;
-                        };
-                        match leaf(next, vals, base) {
-                            Some(x) => v = x,
-                            None => {
-                                let i = i as u32 + 1;
-                                tasks.push(if and { Task::And(n, i) } else { Task::Or(n, i) });
-                                node = next;
-                                break 'ascend;
-                            }
-                        }
-                        i += 1;
-                    }
-                }
-                Task::Cond(n) => {
-                    let Node::Cond(_, a, b) = n else {
-                        unreachable!("cond tasks are made for ?:")
-                    };
-                    node = if truthy(v) { a } else { b };
-                    break 'ascend;
-                }
-                Task::Arg(n, i) => {
-                    let Node::Call(sym, args, span) = n else {
-                        unreachable!("argument tasks are made for calls")
-                    };
-                    let mut i = i as usize;
-                    if i > 0 {
-                        vals.push(v);
-                    }
-                    // The remaining arguments, leaves in place.
-                    while let Some(a) = args.get(i) {
-                        match leaf(a, vals, base) {
-                            Some(x) => vals.push(x),
-                            None => {
-                                tasks.push(Task::Arg(n, i as u32 + 1));
-                                node = a;
-                                break 'ascend;
-                            }
-                        }
-                        i += 1;
-                    }
-                    // Every argument is on the value stack: call.
-                    let frame = vals.len() - args.len();
-                    let callee =
-                        runtime::resolve(ns, *sym, args.len()).map_err(|k| fail(k, *span, func))?;
-                    if rt.stopped() {
-                        return Err(fail(ErrorKind::Interrupted, *span, func));
-                    }
-                    if let (Some(entry), Some(machine)) = (rt.entry_for(callee), rt.machine) {
-                        let result = machine.enter(rt, entry, &vals[frame..], budget);
-                        vals.truncate(frame);
-                        v = result.map_err(|e| match e.span {
-                            None => fail(e.kind, *span, func),
-                            Some(_) => e,
-                        })?;
-                        continue 'ascend;
-                    }
-                    budget = charge(budget, callee.cost)
-                        .ok_or_else(|| fail(ErrorKind::RecursionTooDeep, *span, func))?;
-                    frames.push(Frame {
-                        base,
-                        func,
-                        call: n,
-                    });
-                    tasks.push(Task::Return);
-                    base = frame;
-                    func = callee;
-                    node = &callee.body;
-                    break 'ascend;
-                }
-                Task::Return => {
-                    vals.truncate(base);
-                    budget += func.cost;
-                    let Some(fr) = frames.pop() else {
-                        unreachable!("a return task has its frame")
-                    };
-                    base = fr.base;
-                    func = fr.func;
+    /// Walk `node` first, then do `task` with its value.
+    #[inline(always)]
+    fn then(&mut self, task: Task<'n>, node: &'n Node) -> Next<'n> {
+        self.tasks.push(task);
+        Next::Walk(node)
+    }
+
+    /// One step up: the task waiting for `v`.
+    #[inline(always)]
+    fn ascend(&mut self, task: Task<'n>, v: f64) -> Result<Next<'n>, Error> {
+        Ok(Next::Value(match task {
+            Task::Neg => -v,
+            Task::Not => from_bool(!truthy(v)),
+            Task::Chain(n, i) => return self.chain(n, i as usize, v),
+            Task::Link(n, i) => {
+                let Node::Chain(_, links) = n else {
+                    unreachable!("link tasks are made for chains")
+                };
+                let x = self.vals.pop().unwrap_or(f64::NAN);
+                let i = i as usize;
+                return self.chain(n, i + 1, links[i].0.apply(x, v));
+            }
+            Task::Rhs(n) => return Ok(self.rhs(n, v)),
+            Task::Cmp(op) => {
+                let x = self.vals.pop().unwrap_or(f64::NAN);
+                from_bool(op.apply(x, v))
+            }
+            Task::Call2(f) => {
+                let x = self.vals.pop().unwrap_or(f64::NAN);
+                f.apply2(x, v)
+            }
+            Task::Call1(f) => f.apply1(v),
+            Task::And(n, i) | Task::Or(n, i) => return Ok(self.logic(task, n, i as usize, v)),
+            Task::Cond(n) => {
+                let Node::Cond(_, a, b) = n else {
+                    unreachable!("cond tasks are made for ?:")
+                };
+                return Ok(Next::Walk(if truthy(v) { a } else { b }));
+            }
+            Task::Arg(n, i) => {
+                self.vals.push(v);
+                return self.args(n, i as usize);
+            }
+            Task::Return => {
+                self.vals.truncate(self.base);
+                self.budget += self.func.cost;
+                let Some(fr) = self.frames.pop() else {
+                    unreachable!("a return task has its frame")
+                };
+                self.base = fr.base;
+                self.func = fr.func;
+                v
+            }
+        }))
+    }
+
+    /// Chain `n` with running value `v`, from link `i` on: simple operands
+    /// in place, the first other one walked (with a `Link` task).
+    #[inline(always)]
+    fn chain(&mut self, n: &'n Node, mut i: usize, mut v: f64) -> Result<Next<'n>, Error> {
+        let Node::Chain(_, links) = n else {
+            unreachable!("chain tasks are made for chains")
+        };
+        while let Some((link, b)) = links.get(i) {
+            match self.simple(b) {
+                Some(y) => v = link.apply(v, y),
+                None => {
+                    self.vals.push(v);
+                    return Ok(self.then(Task::Link(n, i as u32), b));
                 }
             }
+            i += 1;
+            self.tick()?;
         }
+        Ok(Next::Value(v))
+    }
+
+    /// The right operand of the comparison or built-in `n`, whose left one
+    /// is `x`.
+    #[inline(always)]
+    fn rhs(&mut self, n: &'n Node, x: f64) -> Next<'n> {
+        match n {
+            Node::Cmp(op, _, b) => match self.simple(b) {
+                Some(y) => Next::Value(from_bool(op.apply(x, y))),
+                None => {
+                    self.vals.push(x);
+                    self.then(Task::Cmp(*op), b)
+                }
+            },
+            Node::Call2(f, _, b) => match self.simple(b) {
+                Some(y) => Next::Value(f.apply2(x, y)),
+                None => {
+                    self.vals.push(x);
+                    self.then(Task::Call2(*f), b)
+                }
+            },
+            _ => unreachable!("right operands are of binary nodes"),
+        }
+    }
+
+    /// `&&` (or `||`) node `n` whose operand `i - 1` is `v`: it stops at
+    /// the first operand that is not truthy (is truthy).
+    fn logic(&mut self, task: Task<'n>, n: &'n Node, mut i: usize, mut v: f64) -> Next<'n> {
+        let (Node::And(items) | Node::Or(items)) = n else {
+            unreachable!("logic tasks are made for && and ||")
+        };
+        let and = matches!(task, Task::And(..));
+        loop {
+            if truthy(v) != and {
+                return Next::Value(from_bool(!and));
+            }
+            let Some(next) = items.get(i) else {
+                return Next::Value(from_bool(and));
+            };
+            match self.simple(next) {
+                Some(x) => v = x,
+                None => {
+                    let i = i as u32 + 1;
+                    let task = if and { Task::And(n, i) } else { Task::Or(n, i) };
+                    return self.then(task, next);
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// The arguments of call node `n` from the `i`-th on (the ones before
+    /// are on the value stack), then the call.
+    #[inline(always)]
+    fn args(&mut self, n: &'n Node, mut i: usize) -> Result<Next<'n>, Error> {
+        let Node::Call(_, args, _) = n else {
+            unreachable!("argument tasks are made for calls")
+        };
+        while let Some(a) = args.get(i) {
+            match self.simple(a) {
+                Some(x) => self.vals.push(x),
+                None => return Ok(self.then(Task::Arg(n, i as u32 + 1), a)),
+            }
+            i += 1;
+        }
+        self.call(n)
+    }
+
+    /// Call node `n`, its arguments on the value stack: the one call path
+    /// of the interpreter. The callee is resolved, then it runs in machine
+    /// code if it has some, else its frame is pushed and its body walked.
+    #[inline(always)]
+    fn call(&mut self, n: &'n Node) -> Result<Next<'n>, Error> {
+        let Node::Call(sym, args, span) = n else {
+            unreachable!("calls are made for call nodes")
+        };
+        let rt = self.rt;
+        let frame = self.vals.len() - args.len();
+        let callee =
+            runtime::resolve(rt.ns, *sym, args.len()).map_err(|k| fail(k, *span, self.func))?;
+        if rt.stopped() {
+            return Err(fail(ErrorKind::Interrupted, *span, self.func));
+        }
+        if let (Some(entry), Some(machine)) = (rt.entry_for(callee), rt.machine) {
+            let result = machine.enter(rt, entry, &self.vals[frame..], self.budget);
+            self.vals.truncate(frame);
+            return match result {
+                Ok(v) => Ok(Next::Value(v)),
+                Err(e) if e.span.is_none() => Err(fail(e.kind, *span, self.func)),
+                Err(e) => Err(e),
+            };
+        }
+        self.budget = charge(self.budget, callee.cost)
+            .ok_or_else(|| fail(ErrorKind::RecursionTooDeep, *span, self.func))?;
+        self.frames.push(Frame {
+            base: self.base,
+            func: self.func,
+            call: n,
+        });
+        self.tasks.push(Task::Return);
+        self.base = frame;
+        self.func = callee;
+        Ok(Next::Walk(&callee.body))
     }
 }

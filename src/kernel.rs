@@ -147,20 +147,16 @@ impl Kernel {
             }
             .into());
         }
-        let epoch = inner.stop.epoch();
-        with_eval_stack(|| {
-            let rt = Runtime {
-                ns: &inner.ns,
-                machine: inner.code.as_ref().map(|c| c as &dyn Machine),
-                interpret: interp::run,
-                guard: StackGuard::here(),
-                stop: &inner.stop,
-                epoch,
-                hot_at: u64::MAX,
-                pending: Default::default(),
-            };
-            rt.call(&inner.func, values, BUDGET)
-        })
+        let rt = Runtime {
+            ns: &inner.ns,
+            machine: inner.code.as_ref().map(|c| c as &dyn Machine),
+            interpret: interp::run,
+            stop: &inner.stop,
+            epoch: inner.stop.epoch(),
+            hot_at: u64::MAX,
+            pending: Default::default(),
+        };
+        rt.call(&inner.func, values, BUDGET)
     }
 
     /// Evaluates the formula for every row: `columns` holds one column per

@@ -311,21 +311,47 @@ pub(crate) fn charge(budget: u64, cost: u64) -> Option<u64> {
 #[derive(Debug, Clone, Default)]
 pub struct Interrupter(pub(crate) Arc<StopState>);
 
-/// The shared state behind an [`Interrupter`]: machine code reads it
-/// through the runtime context in every function prologue.
-#[derive(Debug, Default)]
+/// The shared state behind an [`Interrupter`]. An evaluation notes the
+/// epoch when it starts and watches that epoch's flag (machine code in
+/// every function prologue, through the runtime context): one byte to
+/// compare, so stopping costs generated code one load more than nothing.
+/// A stop sets the current epoch's flag and moves on to the next epoch,
+/// whose flag it clears first; flags are reused every [`EPOCHS`] stops.
+#[derive(Debug)]
 pub(crate) struct StopState {
     epoch: AtomicU64,
+    flags: [AtomicBool; EPOCHS],
+}
+
+/// Stop flags kept: an evaluation that sees this many stops go by has
+/// seen the first one.
+const EPOCHS: usize = 64;
+
+impl Default for StopState {
+    fn default() -> Self {
+        StopState {
+            epoch: AtomicU64::new(0),
+            flags: std::array::from_fn(|_| AtomicBool::new(false)),
+        }
+    }
 }
 
 impl StopState {
+    /// The epoch an evaluation starting now belongs to.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Relaxed)
     }
 
-    /// The word machine code compares with the epoch it started at.
-    pub fn word(&self) -> *const AtomicU64 {
-        &self.epoch
+    /// The flag of `epoch`, set once a stop arrives during it.
+    pub fn flag(&self, epoch: u64) -> &AtomicBool {
+        &self.flags[(epoch % EPOCHS as u64) as usize]
+    }
+
+    fn stop(&self) {
+        let e = self.epoch();
+        self.flag(e + 1).store(false, Relaxed);
+        self.epoch.store(e + 1, Relaxed);
+        self.flag(e).store(true, Relaxed);
     }
 }
 
@@ -335,7 +361,7 @@ impl Interrupter {
     /// every tier, and regularly in long interpreted expressions and batch
     /// loops. Evaluations started afterwards run normally.
     pub fn stop(&self) {
-        self.0.epoch.fetch_add(1, Relaxed);
+        self.0.stop();
     }
 }
 
@@ -383,8 +409,6 @@ pub(crate) struct Runtime<'a> {
     pub ns: &'a Namespace,
     pub machine: Option<&'a dyn Machine>,
     pub interpret: Interpret,
-    /// The floor of the stack this evaluation runs on.
-    pub guard: StackGuard,
     pub stop: &'a StopState,
     /// The stop epoch when the evaluation started.
     pub epoch: u64,
@@ -399,7 +423,7 @@ impl Runtime<'_> {
     /// Has an [`Interrupter`] stopped this evaluation?
     #[inline]
     pub fn stopped(&self) -> bool {
-        self.stop.epoch() != self.epoch
+        self.stop.flag(self.epoch).load(Relaxed)
     }
 
     /// The machine code to run for a call of `f` now, compiling it first

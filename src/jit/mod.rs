@@ -982,7 +982,12 @@ impl Machine for Jit {
         if rt.stopped() {
             return Err(site.error(ErrorKind::Interrupted));
         }
-        rt.guard.check().map_err(|k| site.error(k))?;
+        // Calls between tiers cross Rust frames: the budget charged for
+        // them should keep the stack from ever running out; if it did,
+        // this is where it would show, as an error.
+        crate::stack::StackGuard::here()
+            .check()
+            .map_err(|k| site.error(k))?;
         f.tier.count_stub_entry();
         let result = match rt.entry_for(f) {
             Some(entry) => {

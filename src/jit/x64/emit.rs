@@ -33,12 +33,12 @@
 //! to `BUDGET` and fails when it does not fit: the interpreter charges the
 //! same costs to the same budget, so unbounded recursion stops at the same
 //! call, with the same error position, in every tier — inlined calls
-//! included (`SelfInline`). The prologue also compares `rsp` with the
-//! evaluation's stack floor (a backstop the budget keeps from ever firing)
-//! and the stop word with the epoch the evaluation started at (so an
-//! [`crate::Interrupter`] stops any recursion). Runtime helpers and
-//! built-ins are plain `extern "sysv64"` functions, which preserve `r12`
-//! and `r13` too and clobber every `xmm`.
+//! included (`SelfInline`). A frame never exceeds its charge and machine
+//! code is always entered with a full evaluation stack, so the budget runs
+//! out before the stack can: there is no stack check. The prologue also
+//! reads the evaluation's stop flag, so an [`crate::Interrupter`] stops any
+//! recursion. Runtime helpers and built-ins are plain `extern "sysv64"`
+//! functions, which preserve `r12` and `r13` too and clobber every `xmm`.
 //!
 //! # Frame
 //!
@@ -87,11 +87,9 @@ use crate::jit::{CallReloc, EmitError, Emitted, SiteKind, Sites};
 use crate::lower::{Arith, Cmp, Link, Node, Sym};
 use crate::stack::StackGuard;
 
-/// Byte offsets in the runtime context (`entry::Ctx`): the stack floor,
-/// the pointer to the stop word, and the epoch the evaluation started at.
-pub(crate) const CTX_FLOOR: i32 = 0;
-pub(crate) const CTX_STOP: i32 = 8;
-pub(crate) const CTX_EPOCH: i32 = 16;
+/// Byte offset in the runtime context (`entry::Ctx`) of the pointer to
+/// the evaluation's stop flag.
+pub(crate) const CTX_STOP: i32 = 0;
 
 /// Status in `eax` after a generated function returns.
 pub(crate) const STATUS_OK: u32 = 0;
@@ -143,13 +141,11 @@ pub(crate) fn function(
     self_sym: Option<Sym>,
 ) -> Result<Emitted, EmitError> {
     let guard = StackGuard::here();
-    let inline = match self_sym {
+    let (inline, depth) = match self_sym {
         Some(sym) => SelfInline::plan(sym, body, arity, cost, &guard)?,
-        None => None,
+        None => (None, analysis::need(body, &guard, None, 0)?),
     };
-    let depth = analysis::need(body, &guard, inline.as_ref(), 0)?;
-    let shape = analysis::shape(body, &guard)?;
-    let outgoing = shape.outgoing as usize;
+    let outgoing = analysis::max_outgoing(body, &guard)?;
     // No frame pointer: everything is addressed from rsp. The call pushed
     // 8 bytes onto a 16-aligned stack, so FRAME ≡ 8 (mod 16) re-aligns it.
     let frame_bytes = (8 * (depth + 1) + 8 * outgoing).next_multiple_of(16) + 8;
@@ -170,21 +166,17 @@ pub(crate) fn function(
 
     // Prologue:
     //   sub rsp, FRAME
-    //   cmp rsp, [r12 + CTX_FLOOR] ; jb stack_out      -- out of stack (backstop)
-    //   mov rax, [r12 + CTX_STOP] ; mov rax, [rax]
-    //   cmp rax, [r12 + CTX_EPOCH] ; jne stack_out     -- stopped
-    //   sub r13, COST ; jb stack_out                   -- out of budget
+    //   mov rax, [r12 + CTX_STOP] ; cmp byte [rax], 0 ; jne stack_out  -- stopped
+    //   sub r13, COST ; jb stack_out                                   -- out of budget
     // Every long computation is a recursion, so a check at every real
     // call stops any of them; inlined calls are at most four levels from
-    // a real one.
+    // a real one. No stack check: the frame is within the charge, and
+    // machine code starts with a full evaluation stack (`entry::enter`).
     dynasm!(e.ops
         ; .arch x64
         ; sub rsp, frame
-        ; cmp rsp, [r12 + CTX_FLOOR]
-        ; jb =>stack_out
         ; mov rax, [r12 + CTX_STOP]
-        ; mov rax, [rax]
-        ; cmp rax, [r12 + CTX_EPOCH]
+        ; cmp BYTE [rax], 0
         ; jne =>stack_out
         ; sub r13, charge
         ; jb =>stack_out

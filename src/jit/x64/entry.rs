@@ -7,17 +7,17 @@
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::AtomicBool;
 
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 
-use super::emit::{CTX_EPOCH, CTX_FLOOR, CTX_STOP, STATUS_ERROR, STATUS_OK, STATUS_STACK};
+use super::emit::{CTX_STOP, STATUS_ERROR, STATUS_OK, STATUS_STACK};
 use crate::error::{Error, ErrorKind};
 use crate::jit::{Site, SiteKind};
 use crate::native::Native;
 use crate::runtime::{self, Runtime};
-use crate::stack::approx_sp;
+use crate::stack::{approx_sp, with_eval_stack, StackGuard};
 
 /// What the trampoline, the stub and value-returning helpers return:
 /// `status` in `rax` and `value` in `xmm0` (a `#[repr(C)]` pair of one
@@ -49,22 +49,14 @@ impl RtResult {
 /// machine code, on the entering thread's stack.
 #[repr(C)]
 pub(crate) struct Ctx {
-    /// `[r12 + CTX_FLOOR]`: the lowest address this evaluation's stack may
-    /// reach (the backstop behind the stack budget).
-    pub floor: usize,
-    /// `[r12 + CTX_STOP]`: the stop word of the engine or kernel
-    /// ([`runtime::StopState`]), shared with every thread.
-    pub stop: *const AtomicU64,
-    /// `[r12 + CTX_EPOCH]`: the stop word's value when the evaluation
-    /// started; a different value means "stop".
-    pub epoch: u64,
+    /// `[r12 + CTX_STOP]`: the stop flag of this evaluation's epoch
+    /// ([`runtime::StopState`]), which another thread may set.
+    pub stop: *const AtomicBool,
     /// The `Runtime` of the evaluation in progress.
     pub rt: *const c_void,
 }
 
-const _: () = assert!(std::mem::offset_of!(Ctx, floor) == CTX_FLOOR as usize);
 const _: () = assert!(std::mem::offset_of!(Ctx, stop) == CTX_STOP as usize);
-const _: () = assert!(std::mem::offset_of!(Ctx, epoch) == CTX_EPOCH as usize);
 
 /// `extern "sysv64" fn(ctx, entry, args, argc, budget) -> RtResult`
 type Trampoline = extern "sysv64" fn(*const Ctx, usize, *const f64, usize, u64) -> RtResult;
@@ -156,7 +148,9 @@ pub(crate) fn helpers() -> super::emit::Helpers {
 
 /// Runs generated code at `entry` with `args` through the trampoline at
 /// `trampoline`; `budget` is the stack budget left (the entered function's
-/// prologue charges its own cost).
+/// prologue charges its own cost). Machine code always starts with a full
+/// evaluation stack ([`with_eval_stack`]): its frames never exceed what
+/// they are charged, so the budget runs out before the stack can.
 ///
 /// # Safety
 ///
@@ -173,24 +167,28 @@ pub(crate) unsafe fn enter(
     args: &[f64],
     budget: u64,
 ) -> Result<f64, Error> {
-    // The trampoline copies the arguments below the stack pointer before
-    // any check of generated code: make sure they fit above the floor.
-    let room = approx_sp().saturating_sub(rt.guard.floor());
-    if args.len().saturating_mul(8).saturating_add(64 << 10) > room {
+    let result = with_eval_stack(|| {
+        // The trampoline copies the arguments below the stack pointer
+        // before any code of ours runs: make sure they fit.
+        let room = approx_sp().saturating_sub(StackGuard::here().floor());
+        if args.len().saturating_mul(8).saturating_add(64 << 10) > room {
+            return None;
+        }
+        let ctx = Ctx {
+            stop: rt.stop.flag(rt.epoch),
+            rt: rt as *const Runtime<'_> as *const c_void,
+        };
+        // SAFETY: per the contract above, `trampoline` is placed,
+        // executable glue following the signature of `Trampoline`; it runs
+        // `entry`, which reads `args.len()` values through the pointer and
+        // reaches this runtime only through `ctx`, which outlives the call.
+        let trampoline: Trampoline =
+            unsafe { std::mem::transmute::<usize, Trampoline>(trampoline) };
+        Some(trampoline(&ctx, entry, args.as_ptr(), args.len(), budget))
+    });
+    let Some(result) = result else {
         return Err(ErrorKind::RecursionTooDeep.into());
-    }
-    let ctx = Ctx {
-        floor: rt.guard.floor(),
-        stop: rt.stop.word(),
-        epoch: rt.epoch,
-        rt: rt as *const Runtime<'_> as *const c_void,
     };
-    // SAFETY: per the contract above, `trampoline` is placed, executable
-    // glue following the signature of `Trampoline`; it runs `entry`, which
-    // reads `args.len()` values through the pointer and reaches this
-    // runtime only through `ctx`, which outlives the call.
-    let trampoline: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(trampoline) };
-    let result = trampoline(&ctx, entry, args.as_ptr(), args.len(), budget);
     match result.status as u32 {
         STATUS_OK => Ok(result.value),
         STATUS_STACK if rt.stopped() => Err(ErrorKind::Interrupted.into()),
