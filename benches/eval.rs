@@ -113,6 +113,12 @@ fn formula(c: &mut Criterion<Clock>) {
         group.bench_function(name, |b| {
             b.iter(|| e.eval_handle(&h, black_box(&[X, Y])).unwrap())
         });
+        // The same formula as a kernel (hot handle first, as a user's).
+        let k = e.kernel(&h).expect("formula freezes");
+        assert_eq!(k.eval(&[X, Y]).unwrap().to_bits(), want.to_bits());
+        group.bench_function(format!("kernel-{name}"), |b| {
+            b.iter(|| k.eval(black_box(&[X, Y])).unwrap())
+        });
     }
     group.finish();
 }

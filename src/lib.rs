@@ -16,6 +16,34 @@
 //! # Ok::<(), exprjit::Error>(())
 //! ```
 //!
+//! The whole surface, in one example:
+//!
+//! ```
+//! use exprjit::{Engine, Mode, Options, Error, ExprHandle, Kernel};
+//!
+//! # fn main() -> Result<(), Error> {
+//! # let (xs, ys) = ([3.0, 0.0], [4.0, 1.0]);
+//! # let mut out = [0.0; 2];
+//! let mut engine = Engine::new();                      // tiered, threshold 1000
+//! let mut jit = Engine::with_options(Options { mode: Mode::Jit, threshold: 1000, ..Options::default() });
+//! let values: Vec<f64> = engine.eval("f(x) = x^2; f(3)")?;        // [9.0]
+//! engine.set_var("k", 2.0)?;
+//! let y: f64 = engine.call("f", &[4.0])?;                          // 16.0
+//! let h: ExprHandle = engine.compile_expr("sqrt(x*x + y*y) * k", &["x", "y"])?;
+//! let v: f64 = engine.eval_handle(&h, &[3.0, 4.0])?;               // 10.0
+//! engine.define_native("gauss", |x: f64| (-x * x).exp())?;        // closures of 0 to 4 f64s
+//! engine.define_native("lerp2", |a: f64, b: f64| 0.5 * (a + b))?;
+//! let k: Kernel = engine.kernel(&h)?;                  // Send + Sync + Clone + 'static
+//! let v: f64 = k.eval(&[3.0, 4.0])?;                   // from any thread, concurrently
+//! k.eval_batch(&[&xs[..], &ys[..]], &mut out[..])?;    // one column per variable, one out
+//! let stop = k.interrupter();                          // stop() makes running evaluations fail
+//! # assert_eq!((values, y, v, out), (vec![9.0], 16.0, 10.0, [10.0, 2.0]));
+//! # assert_eq!(jit.eval("1 + 1")?, [2.0]);
+//! # stop.stop();
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # The tiers
 //!
 //! [`Mode::Interp`] only interprets; [`Mode::Jit`] compiles every function

@@ -448,7 +448,7 @@ fn mov_eax_ret(imm: i32) -> [u8; 6] {
 /// mapped read+write+execute, code written into it, called, rewritten in
 /// place and called again through the same pointer. This is the one place
 /// in the project that maps a writable and executable page — exactly what
-/// [`Region`] never does — and it unmaps it before returning.
+/// a `Region` never does — and it unmaps it before returning.
 pub fn seed_experiment(first: i32, second: i32) -> io::Result<SeedRun> {
     // SAFETY: sysconf has no preconditions.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);

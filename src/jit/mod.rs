@@ -55,7 +55,11 @@ use memory::{Block, Region};
 pub(crate) enum SiteKind {
     Global(Sym),
     Fail(ErrorKind),
-    Call { sym: Sym, argc: usize },
+    Call {
+        sym: Sym,
+        #[cfg_attr(not(feature = "asm"), allow(dead_code))]
+        argc: usize,
+    },
 }
 
 /// A place in generated code that the runtime may have to report: a
@@ -230,6 +234,7 @@ pub(crate) trait Isa {
         annotate: &dyn Fn(usize, usize) -> Option<String>,
     ) -> String;
     /// Names of the addresses generated code calls (built-ins, helpers).
+    #[cfg(feature = "asm")]
     fn callee_names() -> HashMap<usize, String>;
 }
 
@@ -287,6 +292,7 @@ impl Isa for NoIsa {
     fn listing(_: usize, _: &[u8], _: &dyn Fn(usize, usize) -> Option<String>) -> String {
         String::new()
     }
+    #[cfg(feature = "asm")]
     fn callee_names() -> HashMap<usize, String> {
         HashMap::new()
     }
@@ -329,12 +335,16 @@ pub(crate) struct Code {
     /// The direct entry of a pure expression handle: its own block.
     direct: Option<Block>,
     /// Offset of the constant pool (instructions end there).
+    #[cfg_attr(not(feature = "asm"), allow(dead_code))]
     pool_at: usize,
-    /// The sites generated code points to.
+    /// The sites generated code points to (kept for as long as the code,
+    /// read back only by listings).
+    #[cfg_attr(not(feature = "asm"), allow(dead_code))]
     sites: Box<[Site]>,
     /// Return addresses of the calls this code makes.
     calls: Vec<usize>,
     /// Offsets of its inlined calls of itself, with their nesting.
+    #[cfg_attr(not(feature = "asm"), allow(dead_code))]
     inlined: Vec<(usize, usize)>,
     /// Return addresses of call sites, in other code, patched to this code.
     callers: Mutex<HashSet<usize>>,

@@ -9,9 +9,11 @@ pub(crate) mod emit;
 mod emit_tests;
 pub(crate) mod entry;
 
+#[cfg(feature = "asm")]
 use std::collections::HashMap;
 
 use super::{EmitError, Emitted, Isa, Sites};
+#[cfg(feature = "asm")]
 use crate::builtins::Builtin;
 use crate::error::{Error, ErrorKind};
 use crate::lower::{Node, Sym};
@@ -94,6 +96,7 @@ impl Isa for X64 {
         disasm::listing(addr, bytes, annotate)
     }
 
+    #[cfg(feature = "asm")]
     fn callee_names() -> HashMap<usize, String> {
         let mut names = HashMap::new();
         for &b in Builtin::ALL {
