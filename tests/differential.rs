@@ -10,11 +10,12 @@
 //! must have the same kind and span.
 //!
 //! The programs use every operator and built-in over special values (NaN,
-//! ±inf, ±0, subnormals, huge numbers), globals read by functions, sets of
-//! small functions that call each other and recurse on a bounded counter,
+//! ±inf, ±0, subnormals, huge numbers), native functions (one of which
+//! panics on one input), globals read by functions, sets of small
+//! functions that call each other and recurse on a bounded counter,
 //! redefinitions (which invalidate machine code and unpatch call sites),
 //! and occasional errors (undefined names, unknown functions, wrong arity,
-//! calling a variable, a function used as a value).
+//! calling a variable, a function used as a value, rebinding a native).
 //!
 //! Case counts are sized for `cargo test --release` (what CI runs); a debug
 //! build runs a tenth of them. `PROPTEST_CASES` overrides the count of each
@@ -88,8 +89,21 @@ struct Outcome {
     error: Option<(ErrorKind, Option<Span>, String)>,
 }
 
+/// The native functions every engine has.
+const NATIVES: &[(&str, usize)] = &[("nat1", 1), ("nat2", 2)];
+
 fn run(options: &Options, program: &str) -> Outcome {
     let mut engine = Engine::with_options(options.clone());
+    engine.define_native("nat1", |x: f64| x * 0.5 + 1.0).unwrap();
+    engine
+        .define_native("nat2", |a: f64, b: f64| {
+            // The panic is an error of the evaluation; keep it quiet.
+            if a == 13.0 {
+                std::panic::panic_any("thirteen")
+            }
+            a - 2.0 * b
+        })
+        .unwrap();
     let mut values = Vec::new();
     let result = engine.run(Source::new("<diff>", program), &mut |x| values.push(x));
     Outcome {
@@ -194,6 +208,12 @@ fn differential(
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
+    // `nat2` panics on purpose; the default hook would print each one.
+    std::panic::set_hook(Box::new(|info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"thirteen") {
+            eprintln!("{info}");
+        }
+    }));
     let stats = std::cell::RefCell::new(Stats::default());
     let started = std::time::Instant::now();
     let result = runner.run(&strategy, |program| {
@@ -542,6 +562,18 @@ fn expr(scope: Rc<Scope>, depth: u32, size: u32) -> BoxedStrategy<E> {
                         .boxed(),
                 ),
             ];
+            {
+                let inner = inner.clone();
+                options.push((
+                    1,
+                    select(NATIVES)
+                        .prop_flat_map(move |(name, arity)| {
+                            prop::collection::vec(inner.clone(), arity)
+                                .prop_map(move |args| E::Call(name.into(), args))
+                        })
+                        .boxed(),
+                ));
+            }
             if !scope.calls.is_empty() {
                 let inner = inner.clone();
                 options.push((
@@ -777,6 +809,13 @@ fn statement(shape: &Shape) -> BoxedStrategy<String> {
                 .prop_map(|g| format!("g{g}(x) = x + 1"))
                 .boxed(),
         ));
+        // Programs cannot rebind a native function.
+        options.push((
+            1,
+            (select(NATIVES), literal())
+                .prop_map(|((f, _), x)| format!("{f} = {x}"))
+                .boxed(),
+        ));
     }
     Union::new_weighted(options).boxed()
 }
@@ -892,4 +931,80 @@ fn generated_programs_parse_and_look_right() {
     }
     let r = E::Rec("r0".into(), vec![E::Rec("r1".into(), vec![])]);
     assert_eq!(r.render(), "r0(n - 2, r1(n - 2))");
+}
+
+/// Recursion to the very limit (SPEC §4), with the body nested up to 1,000
+/// levels deep around the recursive call and in a branch that never runs:
+/// every configuration gives the value at the last call that fits, and the
+/// same error at the same place one call deeper.
+#[test]
+fn tiers_agree_at_the_recursion_limit() {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    const AROUND: &[(&str, &str)] = &[
+        ("1+(", ")"),
+        ("(", ")*1"),
+        ("-(-(", "))"),
+        ("sin(0)+", ""),
+        ("abs(", ")"),
+        ("(n > 0 ? ", " : 0)"),
+        ("max(", ", 0)"),
+        ("(n - (", "))"),
+    ];
+    let nest = |rng: &mut dyn FnMut(u64) -> u64, depth: u64, inner: &str| {
+        let mut text = inner.to_string();
+        for _ in 0..depth {
+            let (open, close) = AROUND[rng(AROUND.len() as u64) as usize];
+            text = format!("{open}{text}{close}");
+        }
+        text
+    };
+    let configs = configs();
+    for case in 0..6 {
+        let (around, dead) = match case {
+            0 => (1000, 0),
+            1 => (0, 1000),
+            2 => (0, 0),
+            _ => (rng(1000), rng(1000)),
+        };
+        let body = nest(&mut rng, around, "f(n - 1)");
+        let dead_branch = nest(&mut rng, dead, "n");
+        let def = format!("f(n) = n < 1 ? 0 : (n < -5 ? {dead_branch} : {body})");
+        let at = |options: &Options, n: u64| run(options, &format!("{def}\nf({n})\n"));
+        // The limit, found with machine code (fast), then checked in all.
+        let jit = &configs[1].1;
+        let (mut lo, mut hi) = (1u64, 4_000_000u64);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if at(jit, mid).error.is_none() {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        assert!(lo >= 10_000, "case {case}: only {lo} nested calls");
+        let (last, over) = (at(&configs[0].1, lo), at(&configs[0].1, hi));
+        assert!(last.error.is_none(), "case {case}: interp at {lo}: {last:?}");
+        let Some((kind, span, _)) = &over.error else {
+            panic!("case {case}: interp at {hi} gave {over:?}")
+        };
+        assert_eq!(*kind, ErrorKind::RecursionTooDeep);
+        for (name, options) in &configs {
+            let (a, b) = (at(options, lo), at(options, hi));
+            assert!(
+                a.error.is_none() && same_value(a.values[0], last.values[0]),
+                "case {case}, {name} at {lo}: {a:?} vs {last:?}"
+            );
+            assert_eq!(
+                b.error.as_ref().map(|e| (&e.0, e.1)),
+                Some((kind, *span)),
+                "case {case}, {name} at {hi}"
+            );
+        }
+    }
 }
