@@ -1,6 +1,8 @@
 //! Differential fuzzing: the fuzz input becomes a structured program
 //! (functions recursing on a bounded counter, every operator and built-in,
-//! special values), run in interp, jit and tiered modes with several
+//! native functions, special values) or, one time in sixteen, a program
+//! that recurses to near the stack budget's limit with deeply nested and
+//! dead-branch bodies; it runs in interp, jit and tiered modes with several
 //! thresholds. Any difference in the values' bits (NaN payloads aside) or
 //! in the error is a crash.
 #![no_main]
@@ -102,6 +104,22 @@ fn expr(
             expr(u, depth - 1, calls, out)?;
             out.push(')');
         }
+        8 if u.ratio(1, 4)? => {
+            // A native function (`nat2` panics on 13: an error to compare).
+            match u.int_in_range(0..=1)? {
+                0 => {
+                    out.push_str("nat1(");
+                    expr(u, depth - 1, calls, out)?;
+                }
+                _ => {
+                    out.push_str("nat2(");
+                    expr(u, depth - 1, calls, out)?;
+                    out.push_str(", ");
+                    expr(u, depth - 1, calls, out)?;
+                }
+            }
+            out.push(')');
+        }
         8 => {
             out.push_str(u.choose(FN2)?);
             out.push('(');
@@ -131,7 +149,47 @@ fn expr(
     Ok(())
 }
 
+/// Wrappers for the recursion-limit programs: each is one more level of
+/// nesting around what it wraps.
+const AROUND: &[(&str, &str)] = &[
+    ("1+(", ")"),
+    ("(", ")*1"),
+    ("-(-(", "))"),
+    ("sin(0)+", ""),
+    ("abs(", ")"),
+    ("(n > 0 ? ", " : 0)"),
+    ("max(", ", 0)"),
+    ("nat1(", ")"),
+];
+
+/// A program that recurses to near the limit, or past it: a body nested up
+/// to 1,000 levels deep around the recursive call, and as deep in a
+/// branch that never runs, called with counts around where the budget
+/// runs out for bodies of such sizes.
+fn limit_program(u: &mut Unstructured) -> arbitrary::Result<String> {
+    let nest = |u: &mut Unstructured, inner: &str| -> arbitrary::Result<String> {
+        let mut text = inner.to_string();
+        for _ in 0..u.int_in_range(0..=1000)? {
+            let (open, close) = *u.choose(AROUND)?;
+            text = format!("{open}{text}{close}");
+        }
+        Ok(text)
+    };
+    let body = nest(u, "f(n - 1)")?;
+    let dead = nest(u, "n")?;
+    let mut text = format!("f(n) = n < 1 ? 0 : (n < -5 ? {dead} : {body})\n");
+    for _ in 0..u.int_in_range(1..=3)? {
+        let n = u.choose(&[10_000u32, 15_000, 20_000, 30_000, 100_000, 300_000, 400_000])?;
+        let n = n + u.int_in_range(0..=100)?;
+        text.push_str(&format!("f({n})\n"));
+    }
+    Ok(text)
+}
+
 fn program(u: &mut Unstructured) -> arbitrary::Result<String> {
+    if u.ratio(1, 16)? {
+        return limit_program(u);
+    }
     let mut text = format!("g = {}\n", u.choose(VALUES)?);
     for i in 0..FUNCS {
         let mut base = String::new();
@@ -160,6 +218,15 @@ fn run(text: &str, mode: Mode, threshold: u32) -> Outcome {
         threshold,
         ..Default::default()
     });
+    engine.define_native("nat1", |x: f64| x * 0.5 + 1.0).unwrap();
+    engine
+        .define_native("nat2", |a: f64, b: f64| {
+            if a == 13.0 {
+                std::panic::panic_any("thirteen")
+            }
+            a - 2.0 * b
+        })
+        .unwrap();
     let mut values = Vec::new();
     let source = exprjit::Source::new("<fuzz>", text);
     let result = engine.run(source, &mut |x| {
@@ -174,6 +241,17 @@ fn run(text: &str, mode: Mode, threshold: u32) -> Outcome {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // `nat2` panics on purpose: that must be an error, not a finding (the
+    // fuzzer's own hook would count the panic before it is caught).
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        let fuzzer_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&"thirteen") {
+                fuzzer_hook(info)
+            }
+        }))
+    });
     let mut u = Unstructured::new(data);
     let Ok(text) = program(&mut u) else { return };
     let reference = run(&text, Mode::Interp, 1);
