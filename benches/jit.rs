@@ -1,8 +1,11 @@
 //! What the JIT itself costs: compiling a function (code generation,
-//! placement in W^X memory, linkage) and patching one call site.
+//! placement in W^X memory, linkage), patching one call site, and how the
+//! engine's bookkeeping scales: a statement among many compiled functions,
+//! redefining a function with many compiled callers, a handle of many
+//! variables. Each of these costs as much as the work actually done:
+//! doubling the count must not more than double the time.
 //!
-//! `cargo bench --bench jit`. Figures are quoted in the README and in
-//! `src/jit/memory.rs`.
+//! `cargo bench --bench jit`. Figures are in docs/performance.md.
 
 // The JIT exists only on x86-64; elsewhere this bench has nothing to measure.
 #[cfg(target_arch = "x86_64")]
@@ -100,9 +103,81 @@ mod x86 {
         group.finish();
     }
 
+    /// An engine in jit mode with `n` functions compiled.
+    fn with_compiled(n: usize) -> Engine {
+        let mut e = Engine::with_options(Options {
+            mode: Mode::Jit,
+            ..Options::default()
+        });
+        let mut program = String::new();
+        for i in 0..n {
+            program.push_str(&format!("f{i}(x) = x + {i}\nf{i}(1)\n"));
+        }
+        e.eval(&program).unwrap();
+        e
+    }
+
+    /// One statement (`y = 1`, compiled and run in jit mode) among 1,000 to
+    /// 16,000 compiled functions: the same cost whatever their number.
+    fn statement(c: &mut Criterion) {
+        let mut group = c.benchmark_group("statement-among-compiled");
+        for n in [1_000, 4_000, 16_000] {
+            let mut e = with_compiled(n);
+            group.bench_function(n.to_string(), |b| b.iter(|| e.eval("y = 1").unwrap()));
+        }
+        group.finish();
+    }
+
+    /// Redefining `f` with `n` compiled callers patched to it sends `n`
+    /// call sites back to the stub, and calling it compiles it and patches
+    /// them all again: twice `n` patches a round, so the time doubles with
+    /// `n`, no more.
+    fn redefine(c: &mut Criterion) {
+        let mut group = c.benchmark_group("redefine-with-callers");
+        group.sample_size(10);
+        for n in [1_000, 4_000, 16_000] {
+            let mut e = Engine::with_options(Options {
+                mode: Mode::Jit,
+                ..Options::default()
+            });
+            let mut program = String::from("f(x) = x + 1\n");
+            for i in 0..n {
+                program.push_str(&format!("c{i}(x) = f(x) * 2\nc{i}(1)\n"));
+            }
+            e.eval(&program).unwrap();
+            let mut k = 0u64;
+            group.bench_function(n.to_string(), |b| {
+                b.iter(|| {
+                    k += 1;
+                    e.eval(&format!("f(x) = x + {k}\nf(1)")).unwrap()
+                })
+            });
+        }
+        group.finish();
+    }
+
+    /// A handle of 100,000 to 400,000 variables: checking them for
+    /// duplicates is linear.
+    fn many_variables(c: &mut Criterion) {
+        let mut group = c.benchmark_group("compile-expr-variables");
+        group.sample_size(10);
+        let mut e = Engine::with_options(Options {
+            mode: Mode::Interp,
+            ..Options::default()
+        });
+        for n in [100_000, 200_000, 400_000] {
+            let names: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            group.bench_function(n.to_string(), |b| {
+                b.iter(|| e.compile_expr("v0 + v1", black_box(&refs)).unwrap())
+            });
+        }
+        group.finish();
+    }
+
     criterion_group! {
         name = benches;
         config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-        targets = compile, patch
+        targets = compile, patch, statement, redefine, many_variables
     }
 }
