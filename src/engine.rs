@@ -328,18 +328,24 @@ impl Engine {
         epoch: u64,
         out: &mut dyn FnMut(Outcome),
     ) -> Result<(), Error> {
-        if u32::try_from(source.text.len()).is_err() {
-            return Err(ErrorKind::Input("program too large (4 GiB at most)".into()).into());
+        if source.text.len() > MAX_SOURCE {
+            return Err(too_large().into());
         }
         let stmts = syntax::parse_program(&source.text).map_err(|e| e.in_source(&source))?;
         self.prepare()?;
+        let stopped = |e: &Engine| e.stop.epoch() != epoch;
         for stmt in &stmts {
-            if self.stop.epoch() != epoch {
+            if stopped(self) {
                 return Err(ErrorKind::Interrupted.into());
             }
             let outcome = self
                 .statement(stmt, &source, epoch)
                 .map_err(|e| e.in_source(&source))?;
+            // Machine code finishes a long expression without calls before
+            // it could look; what it computed after a stop is not shown.
+            if stopped(self) {
+                return Err(ErrorKind::Interrupted.into());
+            }
             out(outcome);
         }
         Ok(())
@@ -801,6 +807,19 @@ impl Engine {
             .map(|c| c.compile_time)
             .unwrap_or_default())
     }
+}
+
+/// The largest program text an engine runs, in bytes: over ten times the
+/// 10 MB the language promises, and about as much as reading it into a
+/// syntax tree fits in memory on a common machine.
+pub const MAX_SOURCE: usize = 64 << 20;
+
+/// The error for a text over [`MAX_SOURCE`].
+pub(crate) fn too_large() -> ErrorKind {
+    ErrorKind::Input(format!(
+        "program too large ({} MiB at most)",
+        MAX_SOURCE >> 20
+    ))
 }
 
 /// A number no engine has had as its stamp before.

@@ -286,6 +286,9 @@ struct Excerpt<'a> {
     text: String,
     /// Byte offset of `text` in the source.
     offset: usize,
+    /// For each byte offset in the source's window, the offset in `text`
+    /// (which shows control characters as wider pictures).
+    map: Vec<usize>,
     /// 0-based line of `text`'s first line in the source.
     first_line: usize,
     /// Byte column of `text`'s first byte within its line.
@@ -312,12 +315,24 @@ impl<'a> Excerpt<'a> {
         let to = floor_char(text, line_end.min(end.max(start + 1) + Self::WIDTH / 2));
         let to = to.max(from);
         let first_line = text[..from].bytes().filter(|&b| b == b'\n').count();
+        // Control characters are shown as their pictures (NUL as `␀`): a
+        // terminal would otherwise act on them or show nothing, and the
+        // caret would point at nothing.
         let slice = &text[from..to];
-        let line_starts = files::line_starts(slice).collect();
+        let mut shown = String::with_capacity(slice.len());
+        let mut map = Vec::with_capacity(slice.len() + 1);
+        for (i, c) in slice.char_indices() {
+            map.resize(i, shown.len());
+            map.push(shown.len());
+            shown.push(visible(c));
+        }
+        map.resize(slice.len() + 1, shown.len());
+        let line_starts = files::line_starts(&shown).collect();
         Excerpt {
             name: &source.name,
-            text: slice.to_string(),
+            text: shown,
             offset: from,
+            map,
             first_line,
             first_col: from - line_start,
             line_starts,
@@ -326,17 +341,26 @@ impl<'a> Excerpt<'a> {
 
     fn local(&self, span: Span) -> Range<usize> {
         let r = span.range();
-        let start = r.start.saturating_sub(self.offset).min(self.text.len());
-        let mut end = r
-            .end
-            .saturating_sub(self.offset)
-            .clamp(start, self.text.len());
+        let at = |i: usize| self.map[i.saturating_sub(self.offset).min(self.map.len() - 1)];
+        let start = at(r.start);
+        let mut end = at(r.end).max(start);
         // A span that ends with a line break (an unexpected end of line) is
         // drawn on its own line, not as a label running into the next one.
         while end > start && matches!(self.text.as_bytes()[end - 1], b'\n' | b'\r') {
             end -= 1;
         }
         floor_char(&self.text, start)..floor_char(&self.text, end)
+    }
+}
+
+/// `c`, or its picture if it is a control character other than a tab or a
+/// line break (U+2400 and on: `␀`, `␛`, `␡`).
+fn visible(c: char) -> char {
+    match c {
+        '\t' | '\n' | '\r' => c,
+        '\0'..='\x1f' => char::from_u32(0x2400 + c as u32).unwrap_or('?'),
+        '\x7f' => '\u{2421}',
+        _ => c,
     }
 }
 
@@ -431,6 +455,20 @@ mod tests {
         let out = err.render();
         assert!(out.len() < 1_000, "{out}");
         assert!(out.contains("big:1:200001"), "{out}");
+    }
+
+    #[test]
+    fn control_characters_are_shown_visibly_with_the_caret_under_them() {
+        let src = Source::new("<stdin>", "1+\u{0}2");
+        let err = Error::at(ErrorKind::UnexpectedChar('\0'), Span::new(2, 3)).in_source(&src);
+        let text = err.render();
+        assert!(text.contains("1+␀2"), "{text}");
+        assert!(!text.contains('\0'), "{text:?}");
+        assert!(text.contains("<stdin>:1:3"), "{text}");
+        let caret_line = text.lines().find(|l| l.contains('^')).expect("a caret");
+        let source_line = text.lines().find(|l| l.contains("1+␀2")).unwrap();
+        let col = |l: &str, c: char| l.chars().position(|x| x == c);
+        assert_eq!(col(caret_line, '^'), col(source_line, '␀'), "{text}");
     }
 
     #[test]

@@ -92,7 +92,9 @@ mod runtime;
 mod stack;
 mod syntax;
 
-pub use engine::{CodeStats, Engine, ExprHandle, FunctionStats, JitStats, Mode, Options, Outcome};
+pub use engine::{
+    CodeStats, Engine, ExprHandle, FunctionStats, JitStats, Mode, Options, Outcome, MAX_SOURCE,
+};
 pub use error::{Error, ErrorKind, Source, Span};
 pub use jit::JitEvent;
 pub use kernel::Kernel;

@@ -1,13 +1,13 @@
 //! The `exprjit` command line (SPEC §6).
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cli;
 
-use exprjit::{Engine, Error, ErrorKind, Mode, Options, Source};
+use exprjit::{Engine, Error, Mode, Options, Source};
 
 /// Stack for the thread that runs programs: deep recursion (SPEC: at least
 /// 10,000 nested calls; up to the 250,000-call budget) and 10,000-level
@@ -183,26 +183,13 @@ fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-/// Reads a program file, or stdin for `-`, insisting on UTF-8.
+/// Reads a program file, or stdin for `-` (see [`cli::read_source`]).
 fn read_program(path: &str) -> Result<std::sync::Arc<Source>, Error> {
-    let (name, bytes) = if path == "-" {
-        let mut buf = Vec::new();
-        io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| ErrorKind::Input(format!("cannot read standard input: {e}")))?;
-        ("<stdin>".to_string(), buf)
+    if path == "-" {
+        cli::read_source(io::stdin().lock(), "<stdin>", "standard input", None)
     } else {
-        let bytes = std::fs::read(path)
-            .map_err(|e| ErrorKind::Input(format!("cannot read '{path}': {e}")))?;
-        (path.to_string(), bytes)
-    };
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Source::new(name, text)),
-        Err(e) => Err(ErrorKind::Input(format!(
-            "{name} is not valid UTF-8 (at byte {})",
-            e.utf8_error().valid_up_to()
-        ))
-        .into()),
+        let file = cli::open(std::path::Path::new(path))?;
+        cli::read_source(file, path, &format!("'{path}'"), None)
     }
 }
 
@@ -218,13 +205,15 @@ fn run_with(engine: &mut Engine, source: std::sync::Arc<Source>) -> ExitCode {
     // With --trace-jit, flush each value so it lands between the `[jit]`
     // lines (on unbuffered stderr) in the order things happened.
     let flush_each = engine.options().trace;
+    let mut printed = false;
     let result = engine.run(source, &mut |x| {
+        printed = true;
         write_failed |= writeln!(out, "{}", exprjit::format_number(x)).is_err();
         if flush_each {
             write_failed |= out.flush().is_err();
         }
     });
-    write_failed |= out.flush().is_err();
+    write_failed |= out.flush().is_err() || (printed && stdout_closed());
     drop(out);
     match result {
         Ok(()) if write_failed => {
@@ -284,6 +273,10 @@ fn bench(runs: u32, threshold: Option<u32>, json: bool, program: Option<&str>) -
 /// Writes `text` to stdout. A closed pipe (`exprjit bench | head`) is not
 /// an error worth a panic: the reader has what it wanted.
 fn emit(text: &str) -> ExitCode {
+    if !text.is_empty() && stdout_closed() {
+        eprintln!("error: cannot write to standard output");
+        return ExitCode::from(1);
+    }
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -320,6 +313,22 @@ fn demo(step: bool) -> ExitCode {
 fn demo(_step: bool) -> ExitCode {
     eprintln!("error: the demo runs x86-64 machine code; this processor is not x86-64");
     ExitCode::from(1)
+}
+
+/// Was standard output closed when exprjit started (`exprjit eval 1 >&-`)?
+/// Rust's runtime then opens `/dev/null` read+write in its place, and
+/// what is written there is lost without an error; a value nobody can
+/// see must be an error, as on a full disk. (A shell's `> /dev/null`
+/// opens it write-only: that is output thrown away on purpose.)
+fn stdout_closed() -> bool {
+    let points_to_null = std::fs::read_link("/proc/self/fd/1").is_ok_and(|p| p == *"/dev/null");
+    let read_write = std::fs::read_to_string("/proc/self/fdinfo/1").is_ok_and(|info| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .is_some_and(|flags| flags & 0o3 == 0o2)
+    });
+    points_to_null && read_write
 }
 
 fn report(e: &Error) -> ExitCode {

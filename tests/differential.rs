@@ -94,7 +94,9 @@ const NATIVES: &[(&str, usize)] = &[("nat1", 1), ("nat2", 2)];
 
 fn run(options: &Options, program: &str) -> Outcome {
     let mut engine = Engine::with_options(options.clone());
-    engine.define_native("nat1", |x: f64| x * 0.5 + 1.0).unwrap();
+    engine
+        .define_native("nat1", |x: f64| x * 0.5 + 1.0)
+        .unwrap();
     engine
         .define_native("nat2", |a: f64, b: f64| {
             // The panic is an error of the evaluation; keep it quiet.
@@ -989,7 +991,10 @@ fn tiers_agree_at_the_recursion_limit() {
         }
         assert!(lo >= 10_000, "case {case}: only {lo} nested calls");
         let (last, over) = (at(&configs[0].1, lo), at(&configs[0].1, hi));
-        assert!(last.error.is_none(), "case {case}: interp at {lo}: {last:?}");
+        assert!(
+            last.error.is_none(),
+            "case {case}: interp at {lo}: {last:?}"
+        );
         let Some((kind, span, _)) = &over.error else {
             panic!("case {case}: interp at {hi} gave {over:?}")
         };

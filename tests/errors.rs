@@ -131,6 +131,25 @@ fn cases() -> Vec<Case> {
             col: 1,
             carets: 5,
         },
+        // Only a bare name (or function head) may stand before `=`.
+        Case {
+            program: "1\n(x) = 3",
+            before: &[],
+            kind: ErrorKind::BadAssignTarget,
+            span: (2, 5),
+            line: 2,
+            col: 1,
+            carets: 3,
+        },
+        Case {
+            program: "1\n(f(x)) = x",
+            before: &[],
+            kind: ErrorKind::BadAssignTarget,
+            span: (2, 8),
+            line: 2,
+            col: 1,
+            carets: 6,
+        },
         Case {
             program: "1\nf(x, 2) = 3",
             before: &[],

@@ -281,3 +281,73 @@ fn the_engine_keeps_working_after_each_hostile_input() {
     engine_survives("f(x) = x\nf(1, 2)");
     engine_survives("k + 1");
 }
+
+/// Input that never ends is refused at the size limit, after reading one
+/// byte past it and no more.
+#[test]
+fn an_endless_input_is_refused_at_the_size_limit() {
+    let started = std::time::Instant::now();
+    let r = common::run_bin(&["run", "/dev/zero"], None);
+    assert_error(
+        &r,
+        "'/dev/zero': program too large (64 MiB at most)",
+        "/dev/zero",
+    );
+    // Reading 2 GB before giving up took tens of seconds.
+    assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
+    let big = vec![b' '; exprjit::MAX_SOURCE + 1];
+    let r = common::run_bin(&["run", "-"], Some(&big));
+    assert_error(
+        &r,
+        "standard input: program too large",
+        "stdin over the limit",
+    );
+}
+
+/// A NUL (or another control character) in the source is shown as its
+/// picture in the error, with the caret under it.
+#[test]
+fn control_characters_in_errors_are_visible() {
+    let r = common::run_bin(&["run", "-"], Some(b"1+\x002"));
+    assert_error(&r, "unexpected character '\\0'", "NUL");
+    assert!(!r.stderr.contains('\0'), "{:?}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("1+␀2"))
+        .expect("the line");
+    let caret = r.stderr.lines().find(|l| l.contains('^')).expect("a caret");
+    let col = |l: &str, c: char| l.chars().position(|x| x == c);
+    assert_eq!(col(caret, '^'), col(line, '␀'), "{}", r.stderr);
+}
+
+/// Values written to a closed standard output are an error, as on a full
+/// disk; output sent to /dev/null on purpose is not.
+#[test]
+fn a_closed_standard_output_is_an_error() {
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_exprjit");
+    // `>&-` as a shell would do it.
+    let closed = Command::new("sh")
+        .args(["-c", &format!("'{bin}' eval '1;2' >&-")])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(closed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(
+        stderr.starts_with("error: cannot write to standard output"),
+        "{stderr}"
+    );
+    let discarded = Command::new(bin)
+        .args(["eval", "1;2"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(discarded.code(), Some(0));
+    let full = Command::new("sh")
+        .args(["-c", &format!("'{bin}' eval '1;2' > /dev/full")])
+        .output()
+        .unwrap();
+    assert_eq!(full.status.code(), Some(1));
+}

@@ -436,6 +436,63 @@ fn a_kernel_can_be_stopped_from_another_thread() {
     }
 }
 
+/// A stop that arrives in the middle of a long expression that calls
+/// nothing more (here a native stops the engine, then 100,000 additions
+/// follow) ends it in every tier: the interpreter looks at the flag as it
+/// walks, machine code at the end of the statement.
+#[test]
+fn a_stop_in_the_middle_of_a_long_expression_ends_it() {
+    for mode in modes() {
+        let mut e = engine(mode);
+        let stop = e.interrupter();
+        e.define_native("stop_now", move || {
+            stop.stop();
+            0.0
+        })
+        .unwrap();
+        let text = format!("1\nstop_now() + {}1\n2", "1+".repeat(100_000));
+        let mut values = Vec::new();
+        let result = e.run(exprjit::Source::new("<t>", text), &mut |x| values.push(x));
+        assert_eq!(result.unwrap_err().kind, ErrorKind::Interrupted, "{mode:?}");
+        assert_eq!(values, [1.0], "{mode:?}");
+        // The next run is not affected.
+        assert_eq!(e.eval("3").unwrap(), [3.0]);
+    }
+}
+
+/// Options that cannot change once code is compiled are refused, not
+/// silently ignored; the others apply.
+#[test]
+fn set_options_refuses_what_it_cannot_apply() {
+    let mut e = engine(Mode::Jit);
+    e.eval("f(x) = x + 1; f(1)").unwrap();
+    for changed in [
+        Options {
+            registers: 3,
+            ..e.options().clone()
+        },
+        Options {
+            code_memory: 1 << 20,
+            ..e.options().clone()
+        },
+    ] {
+        let before = e.options().clone();
+        assert!(matches!(
+            e.set_options(changed).unwrap_err().kind,
+            ErrorKind::Input(_)
+        ));
+        assert_eq!(e.options(), &before, "nothing changed");
+    }
+    let tiered = Options {
+        mode: Mode::Tiered,
+        threshold: 7,
+        ..e.options().clone()
+    };
+    e.set_options(tiered.clone()).unwrap();
+    assert_eq!(e.options(), &tiered);
+    assert_eq!(e.eval("f(2)").unwrap(), [3.0]);
+}
+
 // --- native functions -------------------------------------------------------
 
 #[test]

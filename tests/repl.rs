@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use rexpect::process::WaitStatus;
@@ -198,4 +199,64 @@ fn no_subcommand_on_a_terminal_starts_the_session_even_without_history() {
     enter(&mut p, ":quit");
     p.exp_eof().expect("the session ends after :quit");
     assert!(matches!(p.process().wait(), Ok(WaitStatus::Exited(_, 0))));
+}
+
+/// Bad input does not end the session: a line that is not UTF-8 is an
+/// error for that line; `:load` of something endless is refused at the
+/// size limit; a huge "history file" is not loaded; Ctrl-D on an
+/// unfinished statement says what happened to it.
+#[test]
+fn bad_input_is_an_error_for_that_line_and_the_session_goes_on() {
+    let mut p = start(&PathBuf::from("/dev/zero"), &["repl", "--mode", "interp"]);
+    // (The banner came, then the note that /dev/zero is no history.)
+    step(&mut p, "k = 2", "k = 2");
+    p.send("1 + \u{0}").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // Invalid UTF-8, typed: the line is discarded, the session goes on.
+    let mut tty = p.process().get_file_handle().unwrap();
+    tty.write_all(b"\xff\xfe\r").unwrap();
+    tty.flush().unwrap();
+    p.exp_string("not valid UTF-8")
+        .expect("an error for the line");
+    p.exp_string(PROMPT).unwrap();
+    step(&mut p, "k * 21", "42");
+    // :load of an endless file stops at the limit, quickly.
+    step(&mut p, ":load /dev/zero", "program too large");
+    step(&mut p, "k + 1", "3");
+    // Ctrl-D in the middle of a statement.
+    enter(&mut p, "f(x) = (x +");
+    p.exp_string(CONTINUATION).unwrap();
+    p.send_control('d').unwrap();
+    p.exp_string("the unfinished statement was discarded")
+        .expect("a word about the lost statement");
+    p.exp_eof().unwrap();
+}
+
+/// Ctrl-C stops a `:load` wherever it arrives: while the file is parsed
+/// (here 6 MB of long sums), between statements, or inside one that calls
+/// no function (the interpreter looks at the stop flag as it walks, not
+/// only at calls); the rest of the file does not run.
+#[test]
+fn ctrl_c_stops_a_load_between_and_inside_statements() {
+    let dir = history_file("load-interrupt");
+    let file = dir.parent().unwrap().join("long.ej");
+    let sum = format!("{}1", "1+".repeat(100_000));
+    let mut text = String::new();
+    for _ in 0..30 {
+        text.push_str(&sum);
+        text.push('\n');
+    }
+    text.push_str("done = 1\n");
+    std::fs::write(&file, text).unwrap();
+    let mut p = start(&dir, &["repl", "--mode", "interp"]);
+    enter(&mut p, &format!(":load {}", file.display()));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send_control('c').unwrap();
+    p.exp_string("error: interrupted")
+        .expect("Ctrl-C stops :load");
+    p.exp_string(PROMPT).unwrap();
+    step(&mut p, "done", "undefined variable 'done'");
+    leave(p);
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }

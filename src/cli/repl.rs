@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::io::{self, IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
@@ -367,6 +368,9 @@ pub struct Session<O: Write, E: Write> {
     color: bool,
     /// Inputs run so far; names the next `<repl:N>` source.
     inputs: usize,
+    /// Set by Ctrl-C while an input runs (beside stopping the engine):
+    /// `:load` reads its file in chunks and stops when it is set.
+    pub interrupted: Arc<AtomicBool>,
 }
 
 impl<O: Write, E: Write> Session<O, E> {
@@ -377,6 +381,7 @@ impl<O: Write, E: Write> Session<O, E> {
             err,
             color,
             inputs: 0,
+            interrupted: Arc::default(),
         }
     }
 
@@ -724,19 +729,14 @@ impl<O: Write, E: Write> Session<O, E> {
     fn load(&mut self, path: &str) {
         let path = expand_home(path);
         let shown = path.display().to_string();
-        let text = match std::fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(e) => {
-                    return self.complain(format!(
-                        "{shown} is not valid UTF-8 (at byte {})",
-                        e.utf8_error().valid_up_to()
-                    ))
-                }
-            },
-            Err(e) => return self.complain(format!("cannot read '{shown}': {e}")),
+        let what = format!("'{shown}'");
+        let source = super::open(&path)
+            .and_then(|file| super::read_source(file, &shown, &what, Some(&self.interrupted)));
+        let source = match source {
+            Ok(source) => source,
+            Err(e) => return self.error(&e),
         };
-        if self.run(Source::new(shown.clone(), text), false) {
+        if self.run(source, false) {
             self.note(&format!("loaded {shown}"));
         }
     }
@@ -882,8 +882,19 @@ pub fn run(options: Options) -> ExitCode {
     // Input piped in is not something typed: it stays out of the history.
     let mut history = history_path().filter(|p| io::stdin().is_terminal() && prepare_history(p));
     if let Some(path) = &history {
-        // A missing or unreadable file just means no earlier history.
-        let _ = editor.load_history(path);
+        match usable_history(path) {
+            // A missing or unreadable file just means no earlier history.
+            Ok(()) => {
+                let _ = editor.load_history(path);
+            }
+            Err(why) => {
+                eprintln!(
+                    "note: history file {}: {why}; going on without history",
+                    path.display()
+                );
+                history = None;
+            }
+        }
     }
 
     // While a line is being edited the terminal is raw and rustyline reads
@@ -891,7 +902,12 @@ pub fn run(options: Options) -> ExitCode {
     // the terminal is cooked, Ctrl-C is a SIGINT, and this handler stops
     // the evaluation; the session goes on.
     let interrupter = session.engine.interrupter();
-    if let Err(e) = ctrlc::set_handler(move || interrupter.stop()) {
+    let interrupted = session.interrupted.clone();
+    let handler = move || {
+        interrupted.store(true, Ordering::Relaxed);
+        interrupter.stop();
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
         eprintln!("note: Ctrl-C will end the session, not stop an evaluation: {e}");
     }
 
@@ -933,6 +949,7 @@ pub fn run(options: Options) -> ExitCode {
                         }
                     }
                 }
+                session.interrupted.store(false, Ordering::Relaxed);
                 if session.execute(&input) == Flow::Quit {
                     break;
                 }
@@ -942,7 +959,18 @@ pub fn run(options: Options) -> ExitCode {
             }
             // Ctrl-C: forget the line and any statement it continued.
             Err(ReadlineError::Interrupted) => pending.clear(),
-            Err(ReadlineError::Eof) => break,
+            Err(ReadlineError::Eof) => {
+                if !pending.trim().is_empty() {
+                    session.note("the unfinished statement was discarded");
+                }
+                break;
+            }
+            // A line that is not UTF-8 is an error for that line; the
+            // session goes on (the rest of the line is read as the next).
+            Err(ReadlineError::Io(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                pending.clear();
+                session.complain("the line is not valid UTF-8; it was discarded".into());
+            }
             Err(e) => {
                 eprintln!("error: cannot read input: {e}");
                 return ExitCode::from(1);
@@ -950,6 +978,25 @@ pub fn run(options: Options) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The largest history file loaded: 1,000 entries of ordinary lines are
+/// far below it; anything larger is not a history file.
+const HISTORY_MAX_BYTES: u64 = 16 << 20;
+
+/// Whether `path` may be loaded as history: a regular file (or none yet)
+/// of at most [`HISTORY_MAX_BYTES`]. `/dev/zero` is neither.
+fn usable_history(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Err(_) => Ok(()),
+        Ok(m) if !m.is_file() => Err("not a regular file".into()),
+        Ok(m) if m.len() > HISTORY_MAX_BYTES => Err(format!(
+            "{} MiB is more than a history file ({} MiB at most)",
+            m.len() >> 20,
+            HISTORY_MAX_BYTES >> 20
+        )),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Makes the history file's directory; false if that cannot be done.

@@ -45,8 +45,13 @@ pub(crate) fn binary<'a>(op: BinOp, a: Expr, b: Expr, l: usize, r: usize) -> Fal
 }
 
 /// Grammar helper: `lhs = rhs` is an assignment when `lhs` is a name and a
-/// definition when it is a call whose arguments are all names.
-pub(crate) fn statement<'a>(mut lhs: Expr, rhs: Expr) -> Fallible<'a, Stmt> {
+/// definition when it is a call whose arguments are all names — written
+/// bare: `written` is where the whole left side is, parentheses included,
+/// and `(x) = 3` is not an assignment.
+pub(crate) fn statement<'a>(mut lhs: Expr, written: Span, rhs: Expr) -> Fallible<'a, Stmt> {
+    if lhs.span != written {
+        return user_error(ErrorKind::BadAssignTarget, written);
+    }
     // `Expr` has a `Drop`, so its parts are taken out rather than moved.
     match std::mem::replace(&mut lhs.kind, ExprKind::Num(0.0)) {
         ExprKind::Var(name) => Ok(Stmt::Assign {
