@@ -637,12 +637,8 @@ impl Engine {
     /// any thread and after the engine is gone.
     pub fn kernel(&self, handle: &ExprHandle) -> Result<Kernel, Error> {
         self.owns(handle)?;
-        Kernel::new(
-            &self.ns,
-            &handle.func,
-            self.options.mode,
-            self.options.registers,
-        )
+        let compile = self.options.mode != Mode::Interp && jit::available().is_ok();
+        Kernel::new(&self.ns, &handle.func, compile, self.options.registers)
     }
 
     /// The machine code of every user function (compiling those that are

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::analysis::BUDGET;
-use crate::engine::Mode;
 use crate::error::{Error, ErrorKind};
 use crate::interp;
 use crate::jit::{self, kernel::KernelCode};
@@ -27,8 +26,8 @@ use crate::stack::{with_eval_stack, StackGuard};
 /// changes to the engine do not affect it, and it outlives the engine. Its
 /// values and errors are those [`crate::Engine::eval_handle`] would have
 /// given at that moment, whatever thread evaluates it. It runs in the
-/// engine's mode: [`Mode::Interp`] interprets, the others run machine
-/// code from the first evaluation.
+/// engine's mode: [`crate::Mode::Interp`] interprets, the others run
+/// machine code from the first evaluation.
 ///
 /// Cloning is cheap (a reference count); clones share the code.
 ///
@@ -62,7 +61,7 @@ struct Inner {
     ns: Namespace,
     /// The expression, a function of the kernel's variables.
     func: Arc<Function>,
-    /// Its machine code (none in [`Mode::Interp`], or if it could not be
+    /// Its machine code (none in interp mode, or if it could not be
     /// compiled: then it is interpreted).
     code: Option<KernelCode>,
     stop: Arc<StopState>,
@@ -84,22 +83,19 @@ const _: () = {
 };
 
 impl Kernel {
-    /// Freezes `func` (an expression handle's function) over `ns` and, in
-    /// the machine-code modes, compiles it.
+    /// Freezes `func` (an expression handle's function) over `ns` and,
+    /// when `compile`, compiles it with `registers` value registers.
     pub(crate) fn new(
         ns: &Namespace,
         func: &Function,
-        mode: Mode,
+        compile: bool,
         registers: u8,
     ) -> Result<Kernel, Error> {
         with_eval_stack(|| {
             let (kns, funcs, root) = freeze(ns, func)?;
-            let code = match mode {
-                Mode::Interp => None,
-                Mode::Jit | Mode::Tiered => {
-                    jit::kernel::compile(&kns, &funcs, &root, registers).ok()
-                }
-            };
+            let code = compile
+                .then(|| jit::kernel::compile(&kns, &funcs, &root, registers).ok())
+                .flatten();
             Ok(Kernel {
                 inner: Arc::new(Inner {
                     ns: kns,

@@ -266,15 +266,12 @@ fn result(
             code_bytes += c.bytes;
         }
     }
-    #[cfg(target_arch = "x86_64")]
     let tier_up = engine.jit_events().into_iter().find_map(|e| match e {
         JitEvent::Compiled {
             function, calls, ..
         } => Some((function, calls)),
         _ => None,
     });
-    #[cfg(not(target_arch = "x86_64"))]
-    let tier_up = None;
     ModeResult {
         mode,
         per_eval: times.get(times.len() / 2).copied().unwrap_or_default(),

@@ -423,6 +423,7 @@ pub(crate) mod arena {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 /// What the seed experiment observed (demo steps 1 and 2).
 #[derive(Debug, Clone)]
 #[allow(missing_docs)] // internals, for the demo
@@ -438,12 +439,14 @@ pub struct SeedRun {
     pub second_result: i32,
 }
 
+#[cfg(target_arch = "x86_64")]
 /// `mov eax, imm32 ; ret`
 fn mov_eax_ret(imm: i32) -> [u8; 6] {
     let i = imm.to_le_bytes();
     [0xB8, i[0], i[1], i[2], i[3], 0xC3]
 }
 
+#[cfg(target_arch = "x86_64")]
 /// The experiment exprjit grew from, done the old way on purpose: one page
 /// mapped read+write+execute, code written into it, called, rewritten in
 /// place and called again through the same pointer. This is the one place
@@ -495,6 +498,7 @@ pub fn seed_experiment(first: i32, second: i32) -> io::Result<SeedRun> {
     })
 }
 
+#[cfg(target_arch = "x86_64")]
 /// What the W^X version of the experiment observed (demo step 3).
 #[derive(Debug, Clone)]
 #[allow(missing_docs)] // internals, for the demo
@@ -512,6 +516,7 @@ pub struct WxRun {
     pub wx_mappings: Vec<String>,
 }
 
+#[cfg(target_arch = "x86_64")]
 /// The same experiment the way exprjit does it: bytes are written while
 /// the page is read+write (not executable) and run while it is
 /// read+execute (not writable).
@@ -600,6 +605,7 @@ mod tests {
         MAPS.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_seed_experiment_runs_rewritten_code_through_the_same_pointer() {
         let _lock = maps_lock();
@@ -611,6 +617,7 @@ mod tests {
         assert!(run.maps_line.contains("rwxp"), "{}", run.maps_line);
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_wx_experiment_never_has_a_writable_executable_page() {
         let _lock = maps_lock();
