@@ -313,15 +313,21 @@ pub struct Interrupter(pub(crate) Arc<StopState>);
 
 /// The shared state behind an [`Interrupter`]. An evaluation notes the
 /// epoch when it starts and watches that epoch's flag (machine code in
-/// every function prologue, through the runtime context): one byte to
-/// compare, so stopping costs generated code one load more than nothing.
-/// A stop sets the current epoch's flag and moves on to the next epoch,
-/// whose flag it clears first; flags are reused every [`EPOCHS`] stops.
+/// every function prologue, through the runtime context). A stop sets the
+/// current epoch's flag and moves on to the next epoch, whose flag it
+/// clears first; flags are reused every [`EPOCHS`] stops.
+///
+/// A flag is a word that is 0, or [`STOPPED`] once set, so machine code
+/// tests it as `cmp rsp, [flag] ; jb stop`: no stack pointer is below 0,
+/// and every one is below `usize::MAX`.
 #[derive(Debug)]
 pub(crate) struct StopState {
     epoch: AtomicU64,
-    flags: [AtomicBool; EPOCHS],
+    flags: [AtomicUsize; EPOCHS],
 }
+
+/// A set stop flag.
+pub(crate) const STOPPED: usize = usize::MAX;
 
 /// Stop flags kept: an evaluation that sees this many stops go by has
 /// seen the first one.
@@ -331,7 +337,7 @@ impl Default for StopState {
     fn default() -> Self {
         StopState {
             epoch: AtomicU64::new(0),
-            flags: std::array::from_fn(|_| AtomicBool::new(false)),
+            flags: std::array::from_fn(|_| AtomicUsize::new(0)),
         }
     }
 }
@@ -343,15 +349,15 @@ impl StopState {
     }
 
     /// The flag of `epoch`, set once a stop arrives during it.
-    pub fn flag(&self, epoch: u64) -> &AtomicBool {
+    pub fn flag(&self, epoch: u64) -> &AtomicUsize {
         &self.flags[(epoch % EPOCHS as u64) as usize]
     }
 
     fn stop(&self) {
         let e = self.epoch();
-        self.flag(e + 1).store(false, Relaxed);
+        self.flag(e + 1).store(0, Relaxed);
         self.epoch.store(e + 1, Relaxed);
-        self.flag(e).store(true, Relaxed);
+        self.flag(e).store(STOPPED, Relaxed);
     }
 }
 
@@ -423,7 +429,7 @@ impl Runtime<'_> {
     /// Has an [`Interrupter`] stopped this evaluation?
     #[inline]
     pub fn stopped(&self) -> bool {
-        self.stop.flag(self.epoch).load(Relaxed)
+        self.stop.flag(self.epoch).load(Relaxed) == STOPPED
     }
 
     /// The machine code to run for a call of `f` now, compiling it first

@@ -61,9 +61,11 @@ impl StackGuard {
     /// The guard for the stack this is called on.
     pub(crate) fn here() -> StackGuard {
         let sp = approx_sp();
-        let low = match eval_stack_low(sp) {
-            Some(low) => low,
-            None => sp.saturating_sub(stacker::remaining_stack().unwrap_or(UNKNOWN_STACK)),
+        let known = KNOWN.get();
+        let low = if known.on_eval_stack(sp) {
+            known.eval_low
+        } else {
+            thread_low(known)
         };
         StackGuard {
             floor: low + RED_ZONE,
@@ -85,16 +87,66 @@ impl StackGuard {
     }
 }
 
+/// What this thread knows of its stacks, in one cell so that the common
+/// question — "is there room here?" — is one thread-local read.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    /// The lowest address of the thread's own stack (0 until measured).
+    thread_low: usize,
+    /// The usable range of the thread's evaluation stack (empty until it
+    /// is mapped).
+    eval_low: usize,
+    eval_high: usize,
+}
+
+impl Known {
+    #[inline(always)]
+    fn on_eval_stack(&self, sp: usize) -> bool {
+        sp >= self.eval_low && sp < self.eval_high
+    }
+}
+
+thread_local! {
+    static KNOWN: std::cell::Cell<Known> = const {
+        std::cell::Cell::new(Known { thread_low: 0, eval_low: 0, eval_high: 0 })
+    };
+    /// The evaluation stack's mapping, unmapped when the thread ends.
+    static EVAL: RefCell<Option<Mapping>> = const { RefCell::new(None) };
+}
+
+/// The lowest address of this thread's own stack, measured once.
+fn thread_low(known: Known) -> usize {
+    if known.thread_low != 0 {
+        return known.thread_low;
+    }
+    let sp = approx_sp();
+    let low = sp.saturating_sub(stacker::remaining_stack().unwrap_or(UNKNOWN_STACK));
+    KNOWN.set(Known {
+        thread_low: low,
+        ..known
+    });
+    low
+}
+
 /// Runs `f` with [`EVAL_STACK`] bytes of stack: in place when there is
 /// that much left (or when already on the evaluation stack), else on this
 /// thread's evaluation stack. Panics inside `f` propagate.
+#[inline]
 pub(crate) fn with_eval_stack<R>(f: impl FnOnce() -> R) -> R {
     let sp = approx_sp();
-    if eval_stack_low(sp).is_some() || stacker::remaining_stack().is_some_and(|left| left >= ENOUGH)
-    {
+    let known = KNOWN.get();
+    if known.on_eval_stack(sp) || sp.saturating_sub(thread_low(known)) >= ENOUGH {
         return f();
     }
-    let Some((base, size)) = thread_eval_stack() else {
+    switch(f)
+}
+
+#[inline(never)]
+fn switch<R>(f: impl FnOnce() -> R) -> R {
+    let known = KNOWN.get();
+    let mapped =
+        (known.eval_high != 0).then_some((known.eval_low, known.eval_high - known.eval_low));
+    let Some((base, size)) = mapped.or_else(thread_eval_stack) else {
         // No memory for a stack: run in place; the floor still stops
         // recursion cleanly, only earlier than on a big stack.
         return f();
@@ -105,9 +157,9 @@ pub(crate) fn with_eval_stack<R>(f: impl FnOnce() -> R) -> R {
     };
     // SAFETY: [base, base + size) is this thread's evaluation stack,
     // mapped read+write by `Mapping::new` (with a guard page below `base`),
-    // page-aligned, and not in use: we are not running on it (checked
-    // above), and only this thread ever runs on it. `run` cannot unwind
-    // (it catches every panic), as `on_stack` requires.
+    // page-aligned, and not in use: we are not running on it (checked by
+    // the caller), and only this thread ever runs on it. `run` cannot
+    // unwind (it catches every panic), as `on_stack` requires.
     unsafe { psm::on_stack(base as *mut u8, size, run) };
     match out {
         Some(Ok(r)) => r,
@@ -124,10 +176,6 @@ struct Mapping {
     /// Lowest usable address (above the guard page).
     base: usize,
     size: usize,
-}
-
-thread_local! {
-    static EVAL: RefCell<Option<Mapping>> = const { RefCell::new(None) };
 }
 
 impl Mapping {
@@ -187,22 +235,15 @@ fn thread_eval_stack() -> Option<(usize, usize)> {
         let mut m = cell.borrow_mut();
         if m.is_none() {
             *m = Mapping::new(EVAL_STACK);
+            if let Some(m) = m.as_ref() {
+                KNOWN.set(Known {
+                    eval_low: m.base,
+                    eval_high: m.base + m.size,
+                    ..KNOWN.get()
+                });
+            }
         }
         m.as_ref().map(|m| (m.base, m.size))
-    })
-    .ok()
-    .flatten()
-}
-
-/// The lowest usable address of this thread's evaluation stack, if `sp`
-/// is on it.
-fn eval_stack_low(sp: usize) -> Option<usize> {
-    EVAL.try_with(|cell| {
-        cell.try_borrow().ok().and_then(|m| {
-            m.as_ref()
-                .filter(|m| sp >= m.base && sp < m.base + m.size)
-                .map(|m| m.base)
-        })
     })
     .ok()
     .flatten()

@@ -166,8 +166,9 @@ pub(crate) fn function(
 
     // Prologue:
     //   sub rsp, FRAME
-    //   mov rax, [r12 + CTX_STOP] ; cmp byte [rax], 0 ; jne stack_out  -- stopped
-    //   sub r13, COST ; jb stack_out                                   -- out of budget
+    //   mov rax, [r12 + CTX_STOP] ; cmp rsp, [rax] ; jb stack_out  -- stopped
+    //   sub r13, COST ; jb stack_out                               -- out of budget
+    // (The flag is 0, or usize::MAX once set: rsp is below it only then.)
     // Every long computation is a recursion, so a check at every real
     // call stops any of them; inlined calls are at most four levels from
     // a real one. No stack check: the frame is within the charge, and
@@ -176,8 +177,8 @@ pub(crate) fn function(
         ; .arch x64
         ; sub rsp, frame
         ; mov rax, [r12 + CTX_STOP]
-        ; cmp BYTE [rax], 0
-        ; jne =>stack_out
+        ; cmp rsp, [rax]
+        ; jb =>stack_out
         ; sub r13, charge
         ; jb =>stack_out
     );

@@ -7,7 +7,7 @@
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicUsize;
 
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
@@ -51,7 +51,7 @@ impl RtResult {
 pub(crate) struct Ctx {
     /// `[r12 + CTX_STOP]`: the stop flag of this evaluation's epoch
     /// ([`runtime::StopState`]), which another thread may set.
-    pub stop: *const AtomicBool,
+    pub stop: *const AtomicUsize,
     /// The `Runtime` of the evaluation in progress.
     pub rt: *const c_void,
 }
@@ -128,7 +128,6 @@ pub(crate) fn glue() -> (Vec<u8>, usize) {
         ; cmc
         ; pop rbp
         ; ret
-        ; .align 16, 0xCC
     );
     // Glue assembles from constants: a failure here is a bug in this file
     // that every test would show.
