@@ -21,9 +21,11 @@
 //! - exmex: the parsed `FlatEx`, variables passed as a slice.
 //!
 //! Before anything is measured, setup checks every row against exprjit's
-//! interpreter on every input: exprjit's tiers must give the same bits, the
-//! peers and native Rust must agree to 1e-12 relative. Which rows are not
-//! bit-identical is printed on stderr.
+//! interpreter on every input: exprjit's tiers and `native-cr` (Rust
+//! calling the same correctly rounded built-ins) must give the same bits;
+//! the peers and `native` use glibc's libm, which is not correctly rounded,
+//! so how many ulps they differ by is printed on stderr (more than 1e-12
+//! relative fails: that would be a different formula).
 
 use std::cell::Cell;
 use std::hint::black_box;
@@ -51,7 +53,10 @@ struct Formula {
     /// The criterion group.
     group: &'static str,
     exprjit: &'static str,
+    /// In Rust, with the standard library's maths functions.
     native: fn(f64, f64) -> f64,
+    /// In Rust, with the correctly rounded built-ins exprjit calls.
+    native_cr: fn(f64, f64) -> f64,
     /// fasteval has no `sqrt`: `a^0.5` stands in for `sqrt(a)`.
     fasteval: &'static str,
     meval: &'static str,
@@ -61,10 +66,18 @@ struct Formula {
     exmex: &'static str,
 }
 
-/// `exprjit::internals::BENCH_FORMULA` in Rust, as written: rustc turns
-/// `powf(y, 2.0)` into `y * y`.
+/// `exprjit::internals::BENCH_FORMULA` in Rust, as written, with the
+/// standard library's (glibc's) `sin` and `cos`: rustc turns `powf(y, 2.0)`
+/// into `y * y`.
 fn formula_native(x: f64, y: f64) -> f64 {
     (x * x + y * y).sqrt() * x.sin() + y.cos() / (1.0 + x * x) - 3.5 * x + y.powf(2.0) - x * y / 7.0
+}
+
+/// The same with the correctly rounded built-ins exprjit calls: the same
+/// work as exprjit's, done natively.
+fn formula_native_cr(x: f64, y: f64) -> f64 {
+    use exprjit::internals::math::{cos, sin, sqrt};
+    sqrt(x * x + y * y) * sin(x) + cos(y) / (1.0 + x * x) - 3.5 * x + y * y - x * y / 7.0
 }
 
 const POLY: &str = "x*x*x - 2*x*x*y + 3*x*y*y - 4*y*y*y + 5*x - 6*y + 7";
@@ -79,6 +92,7 @@ fn formulas() -> [Formula; 2] {
             group: "peers/formula20",
             exprjit: exprjit::internals::BENCH_FORMULA,
             native: formula_native,
+            native_cr: formula_native_cr,
             fasteval: "(x*x + y*y)^0.5 * sin(x) + cos(y) / (1 + x*x) - 3.5*x + y^2 - x*y/7",
             meval: exprjit::internals::BENCH_FORMULA,
             evalexpr: "math::sqrt(x*x + y*y) * math::sin(x) + math::cos(y) / (1.0 + x*x) \
@@ -89,6 +103,7 @@ fn formulas() -> [Formula; 2] {
             group: "peers/poly",
             exprjit: POLY,
             native: poly_native,
+            native_cr: poly_native,
             fasteval: POLY,
             meval: POLY,
             evalexpr: "x*x*x - 2.0*x*x*y + 3.0*x*y*y - 4.0*y*y*y + 5.0*x - 6.0*y + 7.0",
@@ -166,42 +181,67 @@ fn exprjit_handle(mode: Mode, text: &str) -> (Engine, ExprHandle) {
     (engine, handle)
 }
 
-/// Compares a row's values with exprjit's: the same bits, or within
-/// 1e-12 relative (then reported on stderr).
-fn check(group: &str, row: &str, want: &[f64], got: &[f64], exact: bool) {
-    let mut worst = 0.0f64;
-    let mut differ = 0;
-    for (&w, &g) in want.iter().zip(got) {
-        if w.to_bits() != g.to_bits() {
-            differ += 1;
-            let rel = ((g - w) / w).abs();
-            // NaN (a NaN value, or 0/0) counts as the worst error.
-            worst = if rel.is_nan() {
-                f64::INFINITY
-            } else {
-                worst.max(rel)
-            };
-        }
+/// How many representable values lie between `a` and `b` (0: the same
+/// bits; `u64::MAX` if either is NaN).
+fn ulps(a: f64, b: f64) -> u64 {
+    if a.is_nan() || b.is_nan() {
+        return u64::MAX;
     }
+    // Map the bits to integers in the order of the values they encode.
+    let ordered = |x: f64| {
+        let i = x.to_bits() as i64;
+        if i < 0 {
+            i64::MIN - i
+        } else {
+            i
+        }
+    };
+    ordered(a).abs_diff(ordered(b))
+}
+
+/// Compares a row's values with exprjit's. exprjit's tiers, and native
+/// Rust calling the same correctly rounded built-ins, must give the same
+/// bits (`exact`). The peers call glibc's libm, which is not correctly
+/// rounded: their differences are reported in ulps on stderr, and only a
+/// relative error above 1e-12 (a formula spelled differently, not a
+/// rounding) fails.
+fn check(group: &str, row: &str, want: &[f64], got: &[f64], exact: bool) {
+    let differ: Vec<u64> = want
+        .iter()
+        .zip(got)
+        .map(|(&w, &g)| ulps(w, g))
+        .filter(|&d| d != 0)
+        .collect();
+    let worst_rel = want
+        .iter()
+        .zip(got)
+        .filter(|(w, g)| w.to_bits() != g.to_bits())
+        .map(|(&w, &g)| ((g - w) / w).abs())
+        .fold(
+            0.0f64,
+            |m, r| if r.is_nan() { f64::INFINITY } else { m.max(r) },
+        );
     assert!(
-        !exact || differ == 0,
-        "{group}/{row}: {differ} of {} values differ from exprjit interp",
+        !exact || differ.is_empty(),
+        "{group}/{row}: {} of {} values differ from exprjit interp",
+        differ.len(),
         want.len()
     );
     assert!(
-        worst <= 1e-12,
-        "{group}/{row}: relative error {worst:e} from exprjit interp"
+        worst_rel <= 1e-12,
+        "{group}/{row}: relative error {worst_rel:e} from exprjit interp: not the same formula?"
     );
-    if differ == 0 {
-        eprintln!(
+    match differ.iter().max() {
+        None => eprintln!(
             "{group}/{row}: bit-identical to exprjit on {} inputs",
             want.len()
-        );
-    } else {
-        eprintln!(
-            "{group}/{row}: {differ} of {} values differ from exprjit, worst relative error {worst:.1e}",
-            want.len()
-        );
+        ),
+        Some(most) => eprintln!(
+            "{group}/{row}: {} of {} values differ from exprjit, by {} ulp at most",
+            differ.len(),
+            want.len(),
+            most
+        ),
     }
 }
 
@@ -248,6 +288,13 @@ fn bench_formula(c: &mut Criterion<Clock>, f: &Formula) {
         &want,
         &values(&mut |x, y| (f.native)(x, y)),
         false,
+    );
+    check(
+        f.group,
+        "native-cr",
+        &want,
+        &values(&mut |x, y| (f.native_cr)(x, y)),
+        true,
     );
 
     // fasteval, with a closure namespace.
@@ -351,6 +398,7 @@ fn bench_formula(c: &mut Criterion<Clock>, f: &Formula) {
 
     let mut g = c.benchmark_group(f.group);
     row(&mut g, "native", f.native);
+    row(&mut g, "native-cr", f.native_cr);
     for (name, e, h) in &tiers {
         row(&mut g, name, |x, y| e.eval_handle(h, &[x, y]).unwrap());
     }

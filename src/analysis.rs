@@ -114,11 +114,15 @@ pub(crate) struct Flags {
     pub fails: bool,
 }
 
-/// Built-ins that every backend computes with one exact instruction
+/// Built-ins that every backend computes in a few exact instructions
 /// rather than a call (`sqrt` is IEEE's square root, `abs` clears the
-/// sign bit): they clobber nothing.
+/// sign bit, `square` is a multiplication, `pow-half` a square root with
+/// two signs fixed): they clobber nothing.
 pub(crate) fn is_instruction(f: Builtin) -> bool {
-    matches!(f, Builtin::Sqrt | Builtin::Abs)
+    matches!(
+        f,
+        Builtin::Sqrt | Builtin::Abs | Builtin::Square | Builtin::PowHalf
+    )
 }
 
 /// [`Flags`] of every node of `node`, bottom-up, keyed by address (the

@@ -6,6 +6,14 @@
 //! machine code with a `call`), so their results are bit-identical by
 //! construction. They use the `sysv64` ABI on x86-64 so that generated
 //! code can call them; they never panic.
+//!
+//! Every function is correctly rounded: the exact result rounded once to
+//! the nearest `f64`. The transcendental ones are CORE-MATH's (through the
+//! `core-math` crate), proven correctly rounded; the others are exact
+//! already. A correctly rounded result is unique, so it is the same on
+//! every machine and in every tier, and any exactly equal way of computing
+//! it is allowed — which is what lets lowering turn `x^2` into
+//! [`Builtin::Square`].
 
 /// Declares `f64` functions with the ABI that generated code calls.
 macro_rules! native {
@@ -33,25 +41,25 @@ pub(crate) type Fn1 = extern "C" fn(f64) -> f64;
 pub(crate) type Fn2 = extern "C" fn(f64, f64) -> f64;
 
 native! {
-    fn sin(x) { x.sin() }
-    fn cos(x) { x.cos() }
-    fn tan(x) { x.tan() }
-    fn asin(x) { x.asin() }
-    fn acos(x) { x.acos() }
-    fn atan(x) { x.atan() }
-    fn sinh(x) { x.sinh() }
-    fn cosh(x) { x.cosh() }
-    fn tanh(x) { x.tanh() }
-    fn asinh(x) { x.asinh() }
-    fn acosh(x) { x.acosh() }
-    fn atanh(x) { x.atanh() }
-    fn exp(x) { x.exp() }
-    fn exp2(x) { x.exp2() }
-    fn ln(x) { x.ln() }
-    fn log2(x) { x.log2() }
-    fn log10(x) { x.log10() }
+    fn sin(x) { core_math::sin(x) }
+    fn cos(x) { core_math::cos(x) }
+    fn tan(x) { core_math::tan(x) }
+    fn asin(x) { core_math::asin(x) }
+    fn acos(x) { core_math::acos(x) }
+    fn atan(x) { core_math::atan(x) }
+    fn sinh(x) { core_math::sinh(x) }
+    fn cosh(x) { core_math::cosh(x) }
+    fn tanh(x) { core_math::tanh(x) }
+    fn asinh(x) { core_math::asinh(x) }
+    fn acosh(x) { core_math::acosh(x) }
+    fn atanh(x) { core_math::atanh(x) }
+    fn exp(x) { core_math::exp(x) }
+    fn exp2(x) { core_math::exp2(x) }
+    fn ln(x) { core_math::log(x) }
+    fn log2(x) { core_math::log2(x) }
+    fn log10(x) { core_math::log10(x) }
     fn sqrt(x) { x.sqrt() }
-    fn cbrt(x) { x.cbrt() }
+    fn cbrt(x) { core_math::cbrt(x) }
     fn abs(x) { x.abs() }
     fn floor(x) { x.floor() }
     fn ceil(x) { x.ceil() }
@@ -68,10 +76,31 @@ native! {
             x
         }
     }
-    fn atan2(y, x) { y.atan2(x) }
-    fn hypot(x, y) { x.hypot(y) }
-    /// `a ^ b`, `a ** b` and `pow(a, b)`.
-    fn pow(x, y) { x.powf(y) }
+    /// `x^2` (and `pow(x, 2)`), which is exactly `x*x` for every `x`.
+    fn square(x) { x * x }
+    /// `x^0.5` (and `pow(x, 0.5)`): the correctly rounded square root is
+    /// exactly the correctly rounded power, but for `pow(-0, 0.5) = +0`
+    /// and `pow(-inf, 0.5) = +inf` (C's Annex F); adding `+0` turns `-0`
+    /// into `+0` and nothing else.
+    fn pow_half(x) {
+        if x == f64::NEG_INFINITY {
+            f64::INFINITY
+        } else {
+            x.sqrt() + 0.0
+        }
+    }
+    fn atan2(y, x) { core_math::atan2(y, x) }
+    fn hypot(x, y) { core_math::hypot(x, y) }
+    /// `a ^ b`, `a ** b` and `pow(a, b)`. `pow(x, 0)` and `pow(1, y)` are
+    /// `1` for every `x` and `y` (SPEC §4), a signaling NaN included, for
+    /// which C's `pow` gives NaN.
+    fn pow(x, y) {
+        if y == 0.0 || x == 1.0 {
+            1.0
+        } else {
+            core_math::pow(x, y)
+        }
+    }
     /// `a % b`: remainder with the sign of `a` (C `fmod`).
     fn rem(x, y) { x % y }
     /// NaN if either is NaN; `min(0, -0)` is `-0` in either order.
@@ -174,6 +203,8 @@ builtins! {
         Round "round" round,
         Trunc "trunc" trunc,
         Sign "sign" sign,
+        Square "square" square,
+        PowHalf "pow-half" pow_half,
     ]
     two: [
         Atan2 "atan2" atan2,
@@ -186,6 +217,12 @@ builtins! {
 }
 
 impl Builtin {
+    /// Can a program call it by name? `%` (shown as `rem`) and the exact
+    /// rewrites of `^` are meanings, not names.
+    pub(crate) fn callable(self) -> bool {
+        !matches!(self, Builtin::Rem | Builtin::Square | Builtin::PowHalf)
+    }
+
     /// How many arguments it takes.
     pub(crate) fn arity(self) -> usize {
         if self.f1().is_some() {
@@ -243,7 +280,7 @@ pub(crate) fn lookup(name: &str) -> Option<Meaning> {
     }
     Builtin::ALL
         .iter()
-        .find(|b| b.name() == name && **b != Builtin::Rem)
+        .find(|b| b.name() == name && b.callable())
         .map(|b| Meaning::Func(*b))
 }
 
@@ -253,7 +290,7 @@ pub(crate) fn names() -> impl Iterator<Item = &'static str> {
     CONSTANTS.iter().map(|(n, _)| *n).chain(
         Builtin::ALL
             .iter()
-            .filter(|b| **b != Builtin::Rem)
+            .filter(|b| b.callable())
             .map(|b| b.name()),
     )
 }
@@ -300,9 +337,74 @@ mod tests {
         assert_eq!(rem(7.0, -3.0), 1.0);
     }
 
+    /// Bits, with every NaN alike (payloads aside, SPEC §1).
+    fn same(a: f64, b: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
+    }
+
+    /// Special values, then a million random bit patterns (every kind of
+    /// `f64`: subnormals, huge, NaN), then a million ordinary numbers.
+    fn inputs() -> impl Iterator<Item = f64> {
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            2.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            f64::MAX,
+            -f64::MAX,
+            f64::EPSILON,
+            1.0 + f64::EPSILON,
+            1e154,
+            1.3407807929942596e154,
+            1e-162,
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut ordinary = next;
+        special
+            .into_iter()
+            .chain((0..1_000_000).map(move |_| f64::from_bits(next())))
+            .chain((0..1_000_000).map(move |_| (ordinary() as f64 / u64::MAX as f64 - 0.5) * 1e3))
+    }
+
+    /// Lowering's rewrites of `x ^ c` (see `lower::power`) are exact: the
+    /// same bits as the correctly rounded `pow`, for every input tried.
+    #[test]
+    fn the_rewrites_of_powers_are_exact() {
+        for x in inputs() {
+            assert!(same(square(x), pow(x, 2.0)), "{x:e}^2");
+            assert!(same(x, pow(x, 1.0)), "{x:e}^1");
+            assert!(same(1.0 / x, pow(x, -1.0)), "{x:e}^-1");
+            assert!(same(pow_half(x), pow(x, 0.5)), "{x:e}^0.5");
+            assert!(same(1.0, pow(x, 0.0)) && same(1.0, pow(x, -0.0)), "{x:e}^0");
+        }
+        // And not one that is not: x^3 is not x*x*x.
+        let x = 1.000_000_000_000_000_2_f64;
+        let cube = (1..=1000)
+            .map(|i| x + f64::from(i) * 1e-3)
+            .filter(|x| !same(x * x * x, pow(*x, 3.0)))
+            .count();
+        assert!(cube > 0, "x*x*x happened to be exact for all");
+    }
+
     #[test]
     fn every_name_is_found_with_its_arity() {
-        for b in Builtin::ALL.iter().filter(|b| **b != Builtin::Rem) {
+        for b in Builtin::ALL.iter().filter(|b| b.callable()) {
             assert_eq!(lookup(b.name()), Some(Meaning::Func(*b)), "{}", b.name());
             assert_eq!(b.f1().is_some(), b.arity() == 1);
             assert_eq!(b.f2().is_some(), b.arity() == 2);
@@ -310,6 +412,8 @@ mod tests {
         }
         assert_eq!(lookup("log"), Some(Meaning::Func(Builtin::Ln)));
         assert_eq!(lookup("rem"), None, "% is not callable by name");
+        assert_eq!(lookup("square"), None);
+        assert_eq!(lookup("pow-half"), None);
         assert_eq!(lookup("pi"), Some(Meaning::Const(std::f64::consts::PI)));
         let mut all: Vec<_> = names().collect();
         let n = all.len();

@@ -198,7 +198,11 @@ impl Default for Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         // Unpatch every call site so that code patched in a cycle (two
-        // functions calling each other) is not kept alive by itself.
+        // functions calling each other) is not kept alive by itself. That
+        // is cleanup, not something the program did: not traced.
+        if let Some(jit) = &self.jit {
+            jit.set_trace(false);
+        }
         self.retire_all();
     }
 }
@@ -318,6 +322,7 @@ impl Engine {
         source: Arc<Source>,
         out: &mut dyn FnMut(Outcome),
     ) -> Result<(), Error> {
+        crate::cpu::check()?;
         let epoch = self.stop.epoch();
         with_eval_stack(|| self.run_statements(source, epoch, out))
     }
@@ -372,6 +377,8 @@ impl Engine {
     /// The syntax tree of an expression as parsed (fully parenthesised)
     /// and its lowered form, for `:ast`.
     pub fn explain(&mut self, text: &str) -> Result<(String, String), Error> {
+        // Lowering folds constant calls of built-ins.
+        crate::cpu::check()?;
         with_eval_stack(|| {
             let source = Source::new("<ast>", text);
             let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
@@ -558,6 +565,7 @@ impl Engine {
 
     /// Calls the user (or native) function `name` from Rust.
     pub fn call(&mut self, name: &str, args: &[f64]) -> Result<f64, Error> {
+        crate::cpu::check()?;
         self.prepare()?;
         let epoch = self.stop.epoch();
         let Some(sym) = self.ns.lookup(name) else {
@@ -572,6 +580,8 @@ impl Engine {
     /// Names in `text` that are not variables are built-ins or globals,
     /// read when it is evaluated.
     pub fn compile_expr(&mut self, text: &str, vars: &[&str]) -> Result<ExprHandle, Error> {
+        // Without it there is no handle, so no kernel either.
+        crate::cpu::check()?;
         with_eval_stack(|| {
             let source = Source::new("<expr>", text);
             let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;

@@ -83,6 +83,7 @@
 
 mod analysis;
 mod builtins;
+mod cpu;
 mod engine;
 mod error;
 mod interp;
@@ -104,6 +105,14 @@ pub use kernel::Kernel;
 pub use native::NativeFn;
 pub use number::format as format_number;
 pub use runtime::Interrupter;
+
+/// Whether this processor can run exprjit: `Ok` on x86-64-v3 (AVX2 and
+/// FMA, which the correctly rounded built-ins are compiled for), otherwise
+/// the [`ErrorKind::UnsupportedCpu`] that every evaluation would return.
+/// A program can ask once at start instead of at its first evaluation.
+pub fn check_cpu() -> Result<(), Error> {
+    cpu::check()
+}
 
 /// Internals for exprjit's own command line, tests, benchmarks and fuzz
 /// targets. Not part of the API: anything here may change at any time.

@@ -365,6 +365,7 @@ fn fold(node: Node) -> Node {
         },
         Node::Call2(f, a, b) => match (*a, *b) {
             (Num(x), Num(y)) => Num(f.apply2(x, y)),
+            (a, Num(y)) if f == Builtin::Pow => power(a, y),
             (a, b) => Node::Call2(f, Box::new(a), Box::new(b)),
         },
         Node::Cond(c, a, b) => match *c {
@@ -378,6 +379,32 @@ fn fold(node: Node) -> Node {
             c => Node::Cond(Box::new(c), a, b),
         },
         other => other,
+    }
+}
+
+/// `a ^ y` for a constant `y`, computed exactly as the built-in `pow`
+/// would (it is correctly rounded, so an exactly equal computation gives
+/// the same bits, NaN payloads aside) but without a call where one is
+/// exact: `a^2` is `a*a`, `a^1` is `a`, `a^-1` is `1/a`, `a^0.5` is the
+/// square root (with `pow`'s signs for `-0` and `-inf`), and `a^0` is `1`
+/// when evaluating `a` cannot fail (else its error must still come). Each
+/// is checked against `pow` on special values and a million random ones
+/// (tests in `builtins`). `a` is evaluated once, as before: `f(n)^2`
+/// calls `f` once.
+fn power(a: Node, y: f64) -> Node {
+    use Node::Num;
+    if y == 2.0 {
+        Node::Call1(Builtin::Square, Box::new(a))
+    } else if y == 1.0 {
+        a
+    } else if y == -1.0 {
+        Node::Chain(Box::new(Num(1.0)), vec![(Link::Arith(Arith::Div), a)])
+    } else if y == 0.5 {
+        Node::Call1(Builtin::PowHalf, Box::new(a))
+    } else if y == 0.0 && a.cannot_fail() {
+        Num(1.0)
+    } else {
+        Node::Call2(Builtin::Pow, Box::new(a), Box::new(Num(y)))
     }
 }
 
@@ -419,6 +446,28 @@ fn truth(b: Node) -> Node {
 }
 
 impl Node {
+    /// Does evaluating it certainly not fail: no global read (it may be
+    /// undefined), no user or native call, no failure? Answered for trees
+    /// of up to 10,000 nodes, without recursion; larger ones are assumed
+    /// to fail (the answer only enables rewrites).
+    pub fn cannot_fail(&self) -> bool {
+        let mut todo = vec![self];
+        let mut budget = 10_000;
+        while let Some(n) = todo.pop() {
+            budget -= 1;
+            if budget == 0 {
+                return false;
+            }
+            match n {
+                Node::Global(..) | Node::Call(..) | Node::Fail(..) | Node::Native(_) => {
+                    return false
+                }
+                _ => todo.extend(n.children()),
+            }
+        }
+        true
+    }
+
     /// The direct children, in evaluation order.
     pub fn children(&self) -> Vec<&Node> {
         match self {
@@ -652,6 +701,33 @@ mod tests {
         let empty = chain("x", &[]);
         let sum = Expr::binary(BinOp::Add, empty, leaf("1"), Span::default()).unwrap();
         assert_eq!(show(&sum), "(add $0 1)");
+    }
+
+    #[test]
+    fn exact_powers_are_rewritten_and_only_those() {
+        assert_eq!(lowered("x^2", &["x"]), "(square $0)");
+        assert_eq!(lowered("pow(x, 2)", &["x"]), "(square $0)");
+        assert_eq!(lowered("x^1", &["x"]), "$0");
+        assert_eq!(lowered("x^-1", &["x"]), "(div 1 $0)");
+        assert_eq!(lowered("x^0.5", &["x"]), "(pow-half $0)");
+        assert_eq!(lowered("x^0", &["x"]), "1");
+        assert_eq!(lowered("sin(x)^-0", &["x"]), "1");
+        // `^0` must still report the operand's error.
+        assert_eq!(lowered("k^0", &[]), "(pow global#0 0)");
+        assert_eq!(lowered("f(x)^0", &["x"]), "(pow (call global#0 $0) 0)");
+        // Not exact: left alone.
+        assert_eq!(lowered("x^3", &["x"]), "(pow $0 3)");
+        assert_eq!(lowered("x^-2", &["x"]), "(pow $0 -2)");
+        assert_eq!(lowered("x^y", &["x", "y"]), "(pow $0 $1)");
+        // The operand is evaluated once, however it nests.
+        assert_eq!(
+            lowered("f(x)^2^0.5", &["x"]),
+            "(pow (call global#0 $0) 1.4142135623730951)"
+        );
+        assert_eq!(
+            lowered("(f(x)^2)^2", &["x"]),
+            "(square (square (call global#0 $0)))"
+        );
     }
 
     #[test]

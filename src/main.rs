@@ -145,6 +145,11 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> ExitCode {
+    // Before anything could run a built-in: an old processor gets a
+    // sentence, not an illegal instruction.
+    if let Err(e) = exprjit::check_cpu() {
+        return report(&e);
+    }
     match cli.command {
         Some(Command::Eval { opts, program }) => run_program(&opts, Source::new("<eval>", program)),
         Some(Command::Asm { opts, program }) => {

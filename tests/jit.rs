@@ -967,3 +967,28 @@ fn comparisons_and_truth_agree_in_every_context_on_special_values() {
         }
     }
 }
+
+/// `x ^ 2` is one `mulsd` in machine code, not a call of `pow` (SPEC §4
+/// allows it: `x * x` is exact); `exprjit asm` shows it.
+#[test]
+fn a_square_is_a_multiply_in_the_listing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_exprjit"))
+        .args(["asm", "f(x) = x^2 + 1; f(3)"])
+        .output()
+        .expect("run exprjit");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let listing: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("f(x)"))
+        .collect();
+    assert!(!listing.is_empty(), "no listing of f: {text}");
+    assert!(
+        listing.iter().any(|l| l.contains("mulsd")),
+        "no multiply: {text}"
+    );
+    assert!(
+        !listing.iter().any(|l| l.contains("call")),
+        "f calls something: {text}"
+    );
+}

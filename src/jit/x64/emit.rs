@@ -853,6 +853,37 @@ impl<'a> Emitter<'a> {
                 dynasm!(self.ops ; .arch x64 ; sqrtsd Rx(t), Rx(t));
                 self.store(d, t);
             }
+            Node::Call1(Builtin::Square, a) => {
+                // mulsd x, x — exactly `pow(x, 2)` (see `lower::power`)
+                self.expr(a, d)?;
+                let t = self.reg(d, S1);
+                dynasm!(self.ops ; .arch x64 ; mulsd Rx(t), Rx(t));
+                self.store(d, t);
+            }
+            Node::Call1(Builtin::PowHalf, a) => {
+                // `pow(x, 0.5)`, as `builtins::pow_half` computes it:
+                //   ucomisd x, [-inf]                  (SSE arithmetic
+                //   sqrtsd x, x ; xorpd s2, s2         leaves the flags)
+                //   addsd x, s2                        (-0 becomes +0)
+                //   jne done ; jp done ; movsd x, [+inf] ; done:
+                self.expr(a, d)?;
+                let t = self.reg(d, S1);
+                let done = self.ops.new_dynamic_label();
+                let minus_inf = self.pooled(f64::NEG_INFINITY.to_bits());
+                let plus_inf = self.pooled(f64::INFINITY.to_bits());
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; ucomisd Rx(t), [=>minus_inf]
+                    ; sqrtsd Rx(t), Rx(t)
+                    ; xorpd Rx(S2), Rx(S2)
+                    ; addsd Rx(t), Rx(S2)
+                    ; jne =>done
+                    ; jp =>done
+                    ; movsd Rx(t), [=>plus_inf]
+                    ; =>done
+                );
+                self.store(d, t);
+            }
             Node::Call1(Builtin::Abs, a) => {
                 self.expr(a, d)?;
                 // andpd x, [0x7FFF_FFFF_FFFF_FFFF]

@@ -237,6 +237,20 @@ const CASES: &[(&str, &[&str], &str, u8)] = &[
     ("two-argument builtin", &["x", "y"], "atan2(x, y)", 14),
     ("remainder and power", &["x", "y"], "x % y ^ 2", 14),
     (
+        "a power with a variable exponent calls pow",
+        &["x", "y"],
+        "x ^ y",
+        14,
+    ),
+    ("a square is one multiply", &["x"], "(x + 1) ^ 2", 14),
+    (
+        "a power of one half is a square root with fix-ups",
+        &["x"],
+        "x ^ 0.5",
+        14,
+    ),
+    ("a power of minus one is a division", &["x"], "x ^ -1", 14),
+    (
         "call-free left operand is computed last",
         &["x", "y"],
         "x * atan2(y, x)",
