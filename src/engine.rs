@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::analysis::BUDGET;
+use crate::analysis::{self, BUDGET};
 use crate::error::{Error, ErrorKind, Source, Span};
 use crate::interp;
 use crate::jit::{self, Jit, JitEvent};
@@ -17,7 +17,7 @@ use crate::native::{Native, NativeFn};
 use crate::runtime::{
     self, Function, Interrupter, Machine, Namespace, Runtime, Slot, StopState, MAX_PARAMS,
 };
-use crate::stack::with_eval_stack;
+use crate::stack::{with_eval_stack, StackGuard};
 use crate::syntax::{self, ast::Stmt};
 
 /// Which tier runs code (`--mode`).
@@ -88,6 +88,26 @@ impl ExprHandle {
     /// values.
     pub fn vars(&self) -> &[String] {
         &self.func.params
+    }
+
+    /// The variables the expression names (reached or not), in
+    /// [`ExprHandle::vars`] order: `exprjit map` reads only the columns its
+    /// expressions name.
+    pub fn used_vars(&self) -> Vec<&str> {
+        let mut uses = vec![0; self.func.params.len()];
+        with_eval_stack(|| {
+            // A tree too deep to walk counts every variable as used.
+            if analysis::param_uses(&self.func.body, &mut uses, &StackGuard::here()).is_err() {
+                uses.fill(1);
+            }
+        });
+        self.func
+            .params
+            .iter()
+            .zip(uses)
+            .filter(|(_, n)| *n > 0)
+            .map(|(p, _)| p.as_str())
+            .collect()
     }
 
     /// Whether it runs through the direct fast path (compiled, and pure:
@@ -648,7 +668,18 @@ impl Engine {
     pub fn kernel(&self, handle: &ExprHandle) -> Result<Kernel, Error> {
         self.owns(handle)?;
         let compile = self.options.mode != Mode::Interp && jit::available().is_ok();
-        Kernel::new(&self.ns, &handle.func, compile, self.options.registers)
+        let start = std::time::Instant::now();
+        let kernel = Kernel::new(&self.ns, &handle.func, compile, self.options.registers)?;
+        if let (Some(jit), Some((addr, bytes))) = (&self.jit, kernel.placed()) {
+            jit.event(JitEvent::KernelCompiled {
+                function: handle.func.describe(),
+                bytes,
+                addr,
+                batch_loop: kernel.has_batch_loop(),
+                time: start.elapsed(),
+            });
+        }
+        Ok(kernel)
     }
 
     /// The machine code of every user function (compiling those that are

@@ -133,3 +133,32 @@ fn function_named(
         _ => None,
     }
 }
+
+/// [`crate::Kernel::eval_batch`] with a large batch split into `threads`
+/// parts whatever `EXPRJIT_THREADS` says (tests of thread-count
+/// independence).
+pub fn eval_batch_split(
+    kernel: &crate::Kernel,
+    columns: &[&[f64]],
+    out: &mut [f64],
+    threads: usize,
+) -> Result<(), crate::Error> {
+    kernel.eval_batch_split(columns, out, threads.max(1))
+}
+
+/// Whether `kernel` has a batch loop (four rows at a time in machine code).
+pub fn has_batch_loop(kernel: &crate::Kernel) -> bool {
+    kernel.has_batch_loop()
+}
+
+/// Prints numbers as [`crate::format_number`] does, without allocating:
+/// `exprjit map` prints millions.
+#[derive(Default)]
+pub struct NumberPrinter(ryu_js::Buffer);
+
+impl NumberPrinter {
+    /// `x` as SPEC §5 prints it.
+    pub fn format(&mut self, x: f64) -> &str {
+        crate::number::format_with(x, &mut self.0)
+    }
+}

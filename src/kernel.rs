@@ -8,6 +8,7 @@
 //! and evaluates concurrently with `&self`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::analysis::BUDGET;
@@ -15,8 +16,17 @@ use crate::error::{Error, ErrorKind};
 use crate::interp;
 use crate::jit::{self, kernel::KernelCode};
 use crate::lower::{Globals, Node, Sym};
+use crate::pool;
 use crate::runtime::{self, Function, Interrupter, Machine, Namespace, Runtime, Slot, StopState};
 use crate::stack::{with_eval_stack, StackGuard};
+
+/// Rows a batch computes between two looks at the stop flag (and at
+/// whether a lower row failed on another thread).
+const CHUNK: usize = 4096;
+
+/// Batches of fewer rows stay on the calling thread: handing work to the
+/// pool costs more than it saves (docs/performance.md).
+const PARALLEL_MIN: usize = 16 * CHUNK;
 
 /// One compiled formula, frozen, usable from every thread at once.
 ///
@@ -112,6 +122,16 @@ impl Kernel {
         &self.inner.func.params
     }
 
+    /// Where its machine code is placed and how many bytes it takes.
+    pub(crate) fn placed(&self) -> Option<(usize, usize)> {
+        self.inner.code.as_ref().map(KernelCode::placed)
+    }
+
+    /// Whether `eval_batch` runs a loop of machine code over the rows.
+    pub(crate) fn has_batch_loop(&self) -> bool {
+        self.inner.code.as_ref().is_some_and(KernelCode::has_batch)
+    }
+
     /// Whether it runs as machine code.
     pub fn is_compiled(&self) -> bool {
         self.inner.code.is_some()
@@ -165,6 +185,17 @@ impl Kernel {
     /// failing row's, with [`Error::row`] set to it; `out` before that row
     /// is written, the rest is unspecified.
     pub fn eval_batch(&self, columns: &[&[f64]], out: &mut [f64]) -> Result<(), Error> {
+        self.eval_batch_split(columns, out, pool::threads())
+    }
+
+    /// [`Kernel::eval_batch`] with a large batch split into `threads`
+    /// parts (computed by the pool, whatever its size).
+    pub(crate) fn eval_batch_split(
+        &self,
+        columns: &[&[f64]],
+        out: &mut [f64],
+        threads: usize,
+    ) -> Result<(), Error> {
         let arity = self.inner.func.arity();
         if columns.len() != arity {
             return Err(ErrorKind::BatchShape(format!(
@@ -187,12 +218,112 @@ impl Kernel {
             ))
             .into());
         }
-        let mut row = vec![0.0; arity];
-        for (i, o) in out.iter_mut().enumerate() {
-            for (x, c) in row.iter_mut().zip(columns) {
-                *x = c[i];
+        let epoch = self.inner.stop.epoch();
+        let lowest = AtomicUsize::new(usize::MAX);
+        let rows = out.len();
+        let pool = match threads > 1 && rows >= PARALLEL_MIN {
+            true => pool::get(),
+            false => None,
+        };
+        let Some(pool) = pool else {
+            return self.batch_part(columns, out, 0, epoch, &lowest);
+        };
+        // Contiguous parts, one per thread, the calling thread taking the
+        // first; each stops early once a lower row has failed.
+        let per = rows.div_ceil(threads).next_multiple_of(CHUNK);
+        let mut parts: Vec<(usize, &mut [f64])> = Vec::with_capacity(threads);
+        let mut rest = out;
+        let mut start = 0;
+        while !rest.is_empty() {
+            let (part, tail) = rest.split_at_mut(per.min(rest.len()));
+            parts.push((start, part));
+            start += per;
+            rest = tail;
+        }
+        let mut results: Vec<Result<(), Error>> = Vec::with_capacity(parts.len());
+        results.resize_with(parts.len(), || Ok(()));
+        let (first, others) = parts.split_first_mut().expect("at least one part");
+        let (first_result, other_results) = results.split_first_mut().expect("as many");
+        let lowest = &lowest;
+        pool.in_place_scope(|scope| {
+            for ((start, part), result) in others.iter_mut().zip(other_results) {
+                let columns: Vec<&[f64]> = columns
+                    .iter()
+                    .map(|c| &c[*start..*start + part.len()])
+                    .collect();
+                let start = *start;
+                scope.spawn(move |_| {
+                    *result = self.batch_part(&columns, part, start, epoch, lowest);
+                });
             }
-            *o = self.eval(&row).map_err(|e| e.in_row(i))?;
+            let columns: Vec<&[f64]> = columns.iter().map(|c| &c[..first.1.len()]).collect();
+            *first_result = self.batch_part(&columns, first.1, 0, epoch, lowest);
+        });
+        // A stop ends the whole batch; otherwise the lowest failing row.
+        let errors = results.into_iter().filter_map(Result::err);
+        let (stops, failures): (Vec<Error>, Vec<Error>) =
+            errors.partition(|e| e.kind == ErrorKind::Interrupted && e.row.is_none());
+        match stops.into_iter().next() {
+            Some(stop) => Err(stop),
+            None => failures
+                .into_iter()
+                .min_by_key(|e| e.row)
+                .map_or(Ok(()), Err),
+        }
+    }
+
+    /// Rows `first..first + out.len()` of a batch (`columns` cut to them),
+    /// chunk by chunk: by the batch loop when the kernel has one, else row
+    /// by row. Stops at the first failing row (recording it in `lowest`),
+    /// when a lower row has failed elsewhere, or when the kernel is stopped.
+    fn batch_part(
+        &self,
+        columns: &[&[f64]],
+        out: &mut [f64],
+        first: usize,
+        epoch: u64,
+        lowest: &AtomicUsize,
+    ) -> Result<(), Error> {
+        let inner = &*self.inner;
+        let stopped = || inner.stop.epoch() != epoch;
+        let mut row = vec![0.0; columns.len()];
+        for (c, chunk) in out.chunks_mut(CHUNK).enumerate() {
+            let start = c * CHUNK;
+            if stopped() {
+                return Err(ErrorKind::Interrupted.into());
+            }
+            if lowest.load(Ordering::Relaxed) < first + start {
+                return Ok(());
+            }
+            let cols: Vec<&[f64]> = columns
+                .iter()
+                .map(|col| &col[start..start + chunk.len()])
+                .collect();
+            if inner
+                .code
+                .as_ref()
+                .is_some_and(|code| code.run_batch(&cols, chunk))
+            {
+                continue;
+            }
+            for (i, o) in chunk.iter_mut().enumerate() {
+                for (x, col) in row.iter_mut().zip(&cols) {
+                    *x = col[i];
+                }
+                match self.eval(&row) {
+                    Ok(v) => *o = v,
+                    Err(e) => {
+                        if e.kind != ErrorKind::Interrupted {
+                            lowest.fetch_min(first + start + i, Ordering::Relaxed);
+                            return Err(e.in_row(first + start + i));
+                        }
+                        return Err(e);
+                    }
+                }
+                if stopped() {
+                    return Err(ErrorKind::Interrupted.into());
+                }
+            }
         }
         Ok(())
     }

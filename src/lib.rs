@@ -92,6 +92,7 @@ mod kernel;
 mod lower;
 mod native;
 mod number;
+mod pool;
 mod runtime;
 mod stack;
 mod syntax;

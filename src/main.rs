@@ -3,7 +3,7 @@
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 mod cli;
 
@@ -73,6 +73,38 @@ enum Command {
         #[command(flatten)]
         opts: Common,
     },
+    /// Compute columns over every row of a CSV file (or standard input):
+    /// `exprjit map -e 'r = sqrt(x*x + y*y)' --where 'r < 10' data.csv`.
+    #[command(group(clap::ArgGroup::new("steps").required(true).multiple(true).args(["expr", "filter"])))]
+    Map {
+        #[command(flatten)]
+        opts: Common,
+        /// Add column NAME (or replace it in place) with the value of EXPR
+        /// in each row. Steps (-e, --where) run in the order given.
+        #[arg(short = 'e', long = "expr", value_name = "NAME = EXPR")]
+        expr: Vec<String>,
+        /// Drop the rows where EXPR is not truthy (a step, like -e).
+        #[arg(long = "where", value_name = "EXPR")]
+        filter: Vec<String>,
+        /// Define functions (or constants) first: `--def 'f(x) = x^2'`.
+        #[arg(long = "def", value_name = "DEFINITION")]
+        def: Vec<String>,
+        /// Run the definitions in FILE first.
+        #[arg(long = "defs", value_name = "FILE")]
+        defs: Option<std::path::PathBuf>,
+        /// Tab-separated input and output.
+        #[arg(long, conflicts_with = "delimiter")]
+        tsv: bool,
+        /// The field delimiter (one ASCII character; default `,`).
+        #[arg(long, value_name = "C", value_parser = delimiter_arg)]
+        delimiter: Option<u8>,
+        /// Read an empty field in a column an expression names as NaN
+        /// (otherwise it is an error).
+        #[arg(long, value_name = "nan", value_parser = ["nan"])]
+        empty: Option<String>,
+        /// The CSV file (default: standard input). Its first row names the columns.
+        file: Option<std::path::PathBuf>,
+    },
     /// Run a program file (`-` for standard input).
     Run {
         #[command(flatten)]
@@ -128,13 +160,47 @@ impl Default for Common {
     }
 }
 
+/// `--delimiter C`: one ASCII character, not a quote or a line end.
+fn delimiter_arg(s: &str) -> Result<u8, String> {
+    match s.as_bytes() {
+        [c] if c.is_ascii() && !matches!(c, b'"' | b'\n' | b'\r') => Ok(*c),
+        _ => Err("expected one ASCII character other than a quote or a line end".into()),
+    }
+}
+
+/// The steps of `map`, -e and --where merged in the order they were given.
+fn map_steps(matches: &clap::ArgMatches) -> Vec<cli::map::Step> {
+    let Some(m) = matches.subcommand_matches("map") else {
+        return Vec::new();
+    };
+    let mut steps: Vec<(usize, cli::map::Step)> = Vec::new();
+    for (id, make) in [
+        (
+            "expr",
+            cli::map::Step::Assign as fn(String) -> cli::map::Step,
+        ),
+        ("filter", cli::map::Step::Where),
+    ] {
+        if let (Some(values), Some(at)) = (m.get_many::<String>(id), m.indices_of(id)) {
+            steps.extend(at.zip(values).map(|(i, v)| (i, make(v.clone()))));
+        }
+    }
+    steps.sort_by_key(|(i, _)| *i);
+    steps.into_iter().map(|(_, s)| s).collect()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let steps = map_steps(&matches);
     // Programs run on a thread with a large stack; see RUN_STACK.
     let worker = std::thread::Builder::new()
         .name("exprjit".into())
         .stack_size(RUN_STACK)
-        .spawn(move || dispatch(cli));
+        .spawn(move || dispatch(cli, steps));
     match worker.map(|w| w.join()) {
         Ok(Ok(code)) => code,
         _ => {
@@ -144,7 +210,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli) -> ExitCode {
+fn dispatch(cli: Cli, map_steps: Vec<cli::map::Step>) -> ExitCode {
     // Before anything could run a built-in: an old processor gets a
     // sentence, not an illegal instruction.
     if let Err(e) = exprjit::check_cpu() {
@@ -171,6 +237,37 @@ fn dispatch(cli: Cli) -> ExitCode {
         }) => bench(runs, threshold, json, program.as_deref()),
         Some(Command::Demo { step }) => demo(step),
         Some(Command::Repl { opts }) => cli::repl::run(opts.options()),
+        Some(Command::Map {
+            opts,
+            def,
+            defs,
+            tsv,
+            delimiter,
+            empty,
+            file,
+            ..
+        }) => {
+            let args = cli::map::Args {
+                file,
+                steps: map_steps,
+                defs: def,
+                defs_file: defs,
+                delimiter: if tsv {
+                    b'\t'
+                } else {
+                    delimiter.unwrap_or(b',')
+                },
+                empty_nan: empty.is_some(),
+                options: opts.options(),
+            };
+            match cli::map::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(cli::map::Failure(message)) => {
+                    eprint!("{message}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Some(Command::Run { opts, file }) => match read_program(&file) {
             Ok(source) => run_program(&opts, source),
             Err(e) => report(&e),

@@ -46,14 +46,25 @@ pub fn parse_hex(digits: &str) -> Option<f64> {
 
 /// Formats a value as SPEC §5 prints it.
 pub fn format(x: f64) -> String {
+    let mut buffer = ryu_js::Buffer::new();
+    format_with(x, &mut buffer).to_string()
+}
+
+/// [`format`] without allocating: the text lives in `buffer` (or is
+/// static), for callers that print millions of numbers.
+pub fn format_with(x: f64, buffer: &mut ryu_js::Buffer) -> &str {
     if x.is_nan() {
-        "nan".to_string()
+        "nan"
     } else if x.is_infinite() {
-        if x > 0.0 { "inf" } else { "-inf" }.to_string()
+        if x > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        }
     } else if x == 0.0 && x.is_sign_negative() {
-        "-0".to_string()
+        "-0"
     } else {
-        ryu_js::Buffer::new().format_finite(x).to_string()
+        buffer.format_finite(x)
     }
 }
 

@@ -9,6 +9,7 @@ use exprjit::{Error, ErrorKind, Source, MAX_SOURCE};
 pub mod bench;
 #[cfg(target_arch = "x86_64")]
 pub mod demo;
+pub mod map;
 pub mod repl;
 
 /// Reads a program from `input` (its source called `name`; `what` it is in

@@ -28,6 +28,8 @@ pub(crate) struct KernelCode {
     stubs: HashMap<usize, (usize, Site)>,
     /// The direct entry of the kernel's expression, if it is pure (else 0).
     direct: usize,
+    /// Its batch loop, if it is pure and fits (else 0).
+    batch: usize,
     /// The expression's number of parameters.
     arity: usize,
 }
@@ -44,6 +46,53 @@ impl KernelCode {
         // for the expression, a pure body of `arity` parameters; this code
         // owns the block, so it stays placed for the call.
         Some(unsafe { Target::call_direct(self.direct, args) })
+    }
+
+    /// Where the code is placed and how many bytes it takes.
+    pub fn placed(&self) -> (usize, usize) {
+        (self.block.addr(), self.block.len())
+    }
+
+    /// Whether there is a batch loop.
+    pub fn has_batch(&self) -> bool {
+        self.batch != 0
+    }
+
+    /// Computes every row of `out` from `columns` (one per variable, each
+    /// as long as `out`) with the batch loop, if there is one; `false`
+    /// (nothing written) if not. A last group of fewer rows than the loop
+    /// takes at once is padded: every lane is computed alike, so its rows
+    /// get the same bits as any other.
+    pub fn run_batch(&self, columns: &[&[f64]], out: &mut [f64]) -> bool {
+        if self.batch == 0
+            || columns.len() != self.arity
+            || columns.iter().any(|c| c.len() != out.len())
+        {
+            return false;
+        }
+        let lanes = Target::LANES;
+        let whole = out.len() - out.len() % lanes;
+        if whole > 0 {
+            // SAFETY: `batch` is the batch loop `compile` placed in `block`
+            // for the expression, of `arity` parameters; this code owns
+            // the block. `whole` is a positive multiple of the lanes and
+            // every column holds at least that many rows.
+            unsafe { Target::call_batch(self.batch, columns, &mut out[..whole]) };
+        }
+        let rest = out.len() - whole;
+        if rest > 0 {
+            // The last row repeated fills the lanes past the end.
+            let padded: Vec<Vec<f64>> = columns
+                .iter()
+                .map(|c| (0..lanes).map(|i| c[whole + i.min(rest - 1)]).collect())
+                .collect();
+            let padded: Vec<&[f64]> = padded.iter().map(Vec::as_slice).collect();
+            let mut tail = vec![0.0; lanes];
+            // SAFETY: as above, with `lanes` rows in every column.
+            unsafe { Target::call_batch(self.batch, &padded, &mut tail) };
+            out[whole..].copy_from_slice(&tail[..rest]);
+        }
+        true
     }
 }
 
@@ -82,8 +131,15 @@ pub(crate) fn compile(
         parts.push((offset, first_site, emitted));
         offset = (offset + parts.last().map_or(0, |p| p.2.code.len())).next_multiple_of(ALIGN);
     }
+    let batch = match &direct {
+        Some(_) => Target::batch(&root.body, root.arity()).map_err(|e| e.to_string())?,
+        None => None,
+    };
     let direct_at = offset;
-    let total = offset + direct.as_ref().map_or(0, Vec::len);
+    // The batch loop's constants are read 32 bytes at a time: align it so
+    // that none straddles a cache line.
+    let batch_at = (direct_at + direct.as_ref().map_or(0, Vec::len)).next_multiple_of(32);
+    let total = batch_at + batch.as_ref().map_or(0, Vec::len);
     let block = arena::alloc(total, |_| Target::glue()).map_err(|e| e.to_string())?;
     let base = block.addr();
     let stub = block.region().glue().stub;
@@ -123,7 +179,10 @@ pub(crate) fn compile(
         }
     }
     if let Some(d) = &direct {
-        code[direct_at..].copy_from_slice(d);
+        code[direct_at..direct_at + d.len()].copy_from_slice(d);
+    }
+    if let Some(b) = &batch {
+        code[batch_at..].copy_from_slice(b);
     }
     block
         .write(&code)
@@ -140,6 +199,7 @@ pub(crate) fn compile(
         } else {
             0
         },
+        batch: if batch.is_some() { base + batch_at } else { 0 },
         arity: root.arity(),
     })
 }

@@ -225,6 +225,17 @@ pub(crate) trait Isa {
     /// # Safety
     /// As [`x64::entry::call_direct`].
     unsafe fn call_direct(entry: usize, args: &[f64]) -> f64;
+    /// Rows computed at once by batch code.
+    const LANES: usize;
+    /// A pure body as a loop over rows (see [`x64::vector`]), if it is pure
+    /// and fits.
+    fn batch(body: &Node, arity: usize) -> Result<Option<Vec<u8>>, EmitError>;
+    /// Runs batch code over `out.len()` rows, a positive multiple of
+    /// [`Isa::LANES`].
+    ///
+    /// # Safety
+    /// As [`x64::entry::call_batch`].
+    unsafe fn call_batch(entry: usize, columns: &[&[f64]], out: &mut [f64]);
     /// A listing of placed code: address, bytes, instruction, and a note
     /// from `annotate(ip, len)`.
     #[cfg(feature = "asm")]
@@ -288,6 +299,11 @@ impl Isa for NoIsa {
     unsafe fn call_direct(_: usize, _: &[f64]) -> f64 {
         f64::NAN
     }
+    const LANES: usize = 1;
+    fn batch(_: &Node, _: usize) -> Result<Option<Vec<u8>>, EmitError> {
+        Ok(None)
+    }
+    unsafe fn call_batch(_: usize, _: &[&[f64]], _: &mut [f64]) {}
     #[cfg(feature = "asm")]
     fn listing(_: usize, _: &[u8], _: &dyn Fn(usize, usize) -> Option<String>) -> String {
         String::new()
@@ -473,6 +489,21 @@ pub enum JitEvent {
         /// Bytes of machine code released.
         bytes: usize,
     },
+    /// A kernel ([`crate::Engine::kernel`]) was compiled: its expression
+    /// and everything it calls, in one block.
+    KernelCompiled {
+        /// `name/arity` of the expression.
+        function: String,
+        /// Bytes of machine code.
+        bytes: usize,
+        /// Where it was placed.
+        addr: usize,
+        /// Whether `eval_batch` runs a loop of machine code over the rows
+        /// (four at a time) rather than one evaluation per row.
+        batch_loop: bool,
+        /// How long compiling and placing took.
+        time: Duration,
+    },
     /// A function could not be compiled and stays interpreted.
     Declined {
         /// `name/arity`.
@@ -511,6 +542,22 @@ impl std::fmt::Display for JitEvent {
                 f,
                 "invalidated {function}: {sites} call site{} sent back to the stub, {bytes} bytes freed",
                 s(*sites as u64)
+            ),
+            JitEvent::KernelCompiled {
+                function,
+                bytes,
+                addr,
+                batch_loop,
+                time,
+            } => write!(
+                f,
+                "compiled a kernel of {function}: {bytes} bytes at {addr:#x} in {:.1} µs, {}",
+                time.as_secs_f64() * 1e6,
+                if *batch_loop {
+                    "batches four rows at a time"
+                } else {
+                    "batches row by row"
+                }
             ),
             JitEvent::Declined { function, why } => {
                 write!(f, "{function} stays interpreted: {why}")
@@ -576,7 +623,7 @@ impl Jit {
         self.trace.set(on);
     }
 
-    fn event(&self, event: JitEvent) {
+    pub(crate) fn event(&self, event: JitEvent) {
         if self.trace.get() {
             eprintln!("[jit] {event}");
         }

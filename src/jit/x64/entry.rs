@@ -13,6 +13,7 @@ use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 
 use super::emit::{CTX_STOP, STATUS_ERROR, STATUS_OK, STATUS_STACK};
+use super::vector::LANES;
 use crate::error::{Error, ErrorKind};
 use crate::jit::{Site, SiteKind};
 use crate::native::Native;
@@ -216,6 +217,36 @@ pub(crate) unsafe fn call_direct(entry: usize, args: &[f64]) -> f64 {
     // runtime or recurse, and its frame is small (see `direct_function`).
     let f: Direct = unsafe { std::mem::transmute::<usize, Direct>(entry) };
     f(args.as_ptr())
+}
+
+/// `extern "sysv64" fn(columns, out, rows)`: a pure body's batch loop.
+type Batch = extern "sysv64" fn(*const *const f64, *mut f64, usize);
+
+/// Runs the batch loop at `entry` (made by `vector::batch_function`) over
+/// every row of `out`: `out[i]` gets the body's value for row `i` of
+/// `columns`.
+///
+/// # Safety
+///
+/// `entry` is a batch loop made for a body of exactly `columns.len()`
+/// parameters, whose code stays placed for the call (its kernel is alive).
+/// The lengths the loop relies on are checked here.
+pub(crate) unsafe fn call_batch(entry: usize, columns: &[&[f64]], out: &mut [f64]) {
+    let rows = out.len();
+    assert!(
+        rows > 0 && rows.is_multiple_of(LANES) && columns.iter().all(|c| c.len() >= rows),
+        "a batch of {rows} rows"
+    );
+    let pointers: Vec<*const f64> = columns.iter().map(|c| c.as_ptr()).collect();
+    // SAFETY: per the contract above `entry` is placed, executable code
+    // with the `Batch` signature, made for `columns.len()` columns. It
+    // reads rows `0..rows` of each column through `pointers` and writes
+    // rows `0..rows` of `out`, all in bounds (checked above: `rows` is a
+    // positive multiple of the lanes, as the loop needs), and touches
+    // nothing else: a pure body cannot fail, call the runtime or recurse,
+    // and built-ins are plain functions.
+    let f: Batch = unsafe { std::mem::transmute::<usize, Batch>(entry) };
+    f(pointers.as_ptr(), out.as_mut_ptr(), rows);
 }
 
 /// Recovers the runtime from the context generated code passes back.

@@ -1,4 +1,5 @@
-//! The x86-64 backend: code generation ([`emit`]), the boundary between
+//! The x86-64 backend: code generation ([`emit`]; [`vector`] for batch
+//! loops), the boundary between
 //! Rust and machine code ([`entry`]), and disassembly ([`disasm`]), behind
 //! the JIT's [`Isa`] seam.
 
@@ -8,6 +9,7 @@ pub(crate) mod emit;
 #[cfg(all(test, feature = "asm"))]
 mod emit_tests;
 pub(crate) mod entry;
+pub(crate) mod vector;
 
 #[cfg(feature = "asm")]
 use std::collections::HashMap;
@@ -85,6 +87,17 @@ impl Isa for X64 {
     unsafe fn call_direct(entry: usize, args: &[f64]) -> f64 {
         // SAFETY: the caller's contract is `entry::call_direct`'s.
         unsafe { entry::call_direct(entry, args) }
+    }
+
+    const LANES: usize = vector::LANES;
+
+    fn batch(body: &Node, arity: usize) -> Result<Option<Vec<u8>>, EmitError> {
+        vector::batch_function(body, arity)
+    }
+
+    unsafe fn call_batch(entry: usize, columns: &[&[f64]], out: &mut [f64]) {
+        // SAFETY: the caller's contract is `entry::call_batch`'s.
+        unsafe { entry::call_batch(entry, columns, out) }
     }
 
     #[cfg(feature = "asm")]
