@@ -10,6 +10,9 @@
 //! - `batch/threads-4m`: 4,000,000 rows of the formula split over 1 and 2
 //!   threads (`EXPRJIT_THREADS` picks the count in real use; the split is
 //!   forced here so that one run measures both).
+//! - `batch/split-*`: the polynomial on 16k to 256k rows, on one thread,
+//!   split over exprjit's pool, and split over scoped threads started for
+//!   each batch: why there is a pool, and where splitting starts.
 //!
 //! Wall-clock time: the thread rows must not count one thread's CPU time.
 
@@ -26,7 +29,8 @@ fn poly_native(x: f64, y: f64) -> f64 {
     x * x * x - 2.0 * x * x * y + 3.0 * x * y * y - 4.0 * y * y * y + 5.0 * x - 6.0 * y + 7.0
 }
 
-/// The formula with the correctly rounded built-ins exprjit calls.
+/// The formula with the correctly rounded built-ins exprjit calls. (Both
+/// natives are inlined into their loop, as a Rust programmer's would be.)
 fn formula_native(x: f64, y: f64) -> f64 {
     use exprjit::internals::math::{cos, sin, sqrt};
     sqrt(x * x + y * y) * sin(x) + cos(y) / (1.0 + x * x)
@@ -51,7 +55,7 @@ fn columns(rows: usize) -> (Vec<f64>, Vec<f64>) {
     (x, y)
 }
 
-fn per_row(c: &mut Criterion, group: &str, text: &str, native: fn(f64, f64) -> f64) {
+fn per_row(c: &mut Criterion, group: &str, text: &str, native: impl Fn(f64, f64) -> f64 + Copy) {
     const ROWS: usize = 4096;
     let k = kernel(text);
     let (x, y) = columns(ROWS);
@@ -115,5 +119,35 @@ fn threads(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, poly, formula, threads);
+/// The pool against scoped threads started per batch, on batches around
+/// the size below which a batch stays on the calling thread: where
+/// splitting starts to pay, and what each way of splitting costs.
+fn split(c: &mut Criterion) {
+    let k = kernel(POLY);
+    for rows in [16 * 1024, 64 * 1024, 256 * 1024] {
+        let (x, y) = columns(rows);
+        let mut out = vec![0.0; rows];
+        let mut g = c.benchmark_group(format!("batch/split-{}k", rows / 1024));
+        g.throughput(Throughput::Elements(rows as u64));
+        g.bench_function("one-thread", |b| {
+            b.iter(|| eval_batch_split(&k, black_box(&[&x, &y]), &mut out, 1).unwrap())
+        });
+        g.bench_function("pool-2", |b| {
+            b.iter(|| eval_batch_split(&k, black_box(&[&x, &y]), &mut out, 2).unwrap())
+        });
+        g.bench_function("scoped-2", |b| {
+            b.iter(|| {
+                let half = rows / 2;
+                let (lo, hi) = out.split_at_mut(half);
+                std::thread::scope(|s| {
+                    s.spawn(|| k.eval_batch(&[&x[half..], &y[half..]], hi).unwrap());
+                    k.eval_batch(&[&x[..half], &y[..half]], lo).unwrap();
+                });
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, poly, formula, threads, split);
 criterion_main!(benches);

@@ -4,7 +4,9 @@
 //! that recurses to near the stack budget's limit with deeply nested and
 //! dead-branch bodies; it runs in interp, jit and tiered modes with several
 //! thresholds. Any difference in the values' bits (NaN payloads aside) or
-//! in the error is a crash.
+//! in the error is a crash. Then a formula over two columns runs as a
+//! kernel's `eval_batch` in each mode, checked against `eval` row by row
+//! and across modes.
 #![no_main]
 
 use arbitrary::Unstructured;
@@ -240,6 +242,70 @@ fn run(text: &str, mode: Mode, threshold: u32) -> Outcome {
     (values, result.err().map(|e| (e.kind.to_string(), e.span)))
 }
 
+/// Column values for batches: the special ones and a few ordinary.
+const COLUMN: &[f64] = &[
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    2.5,
+    -2.5,
+    3.0,
+    13.0,
+    1e308,
+    5e-324,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+];
+
+/// What a batch gave: every row's bits up to the first failing one, and
+/// the error with its row.
+type BatchOutcome = (Vec<u64>, Option<(String, Option<usize>)>);
+
+/// Runs `program` (for its definitions), then `formula` over `n` and `x`
+/// as a kernel's batch on `rows` rows; checks the batch against `eval`
+/// row by row in the same engine.
+fn batch(program: &str, formula: &str, mode: Mode, rows: &[(f64, f64)]) -> Option<BatchOutcome> {
+    let mut engine = Engine::with_options(Options {
+        mode,
+        threshold: 1,
+        ..Default::default()
+    });
+    engine.define_native("nat1", |x: f64| x * 0.5 + 1.0).unwrap();
+    engine
+        .define_native("nat2", |a: f64, b: f64| {
+            if a == 13.0 {
+                std::panic::panic_any("thirteen")
+            }
+            a - 2.0 * b
+        })
+        .unwrap();
+    let _ = engine.run(exprjit::Source::new("<fuzz>", program), &mut |_| {});
+    let handle = engine.compile_expr(formula, &["n", "x"]).ok()?;
+    let kernel = engine.kernel(&handle).ok()?;
+    let n: Vec<f64> = rows.iter().map(|r| r.0).collect();
+    let x: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let mut out = vec![0.0; rows.len()];
+    let result = kernel.eval_batch(&[&n, &x], &mut out);
+    let failed_at = result.as_ref().err().and_then(|e| e.row);
+    let mut bits = Vec::new();
+    for (i, (&a, &b)) in n.iter().zip(&x).enumerate() {
+        if failed_at == Some(i) {
+            let want = kernel.eval(&[a, b]).expect_err("the batch failed here");
+            let got = result.as_ref().expect_err("failed");
+            assert_eq!(want.kind, got.kind, "{mode:?} row {i} of {formula}");
+            break;
+        }
+        let want = kernel.eval(&[a, b]).expect("the batch did not fail here");
+        let canon = |v: f64| if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
+        assert_eq!(canon(out[i]), canon(want), "{mode:?} row {i} of {formula}");
+        bits.push(canon(out[i]));
+    }
+    Some((bits, result.err().map(|e| (e.kind.to_string(), e.row))))
+}
+
 fuzz_target!(|data: &[u8]| {
     // `nat2` panics on purpose: that must be an error, not a finding (the
     // fuzzer's own hook would count the panic before it is caught).
@@ -266,5 +332,22 @@ fuzz_target!(|data: &[u8]| {
             got, reference,
             "{mode:?} threshold {threshold} disagrees on:\n{text}"
         );
+    }
+    // A formula over columns, as a kernel's batch: the batch agrees with
+    // eval row by row in each mode, and the modes agree with each other.
+    let mut formula = String::new();
+    if expr(&mut u, 4, &mut 1, &mut formula).is_err() {
+        return;
+    }
+    let Ok(len) = u.int_in_range(0..=9) else { return };
+    let mut rows = Vec::with_capacity(len);
+    for _ in 0..len {
+        let (Ok(a), Ok(b)) = (u.choose(COLUMN), u.choose(COLUMN)) else { return };
+        rows.push((*a, *b));
+    }
+    let reference = batch(&text, &formula, Mode::Interp, &rows);
+    for mode in [Mode::Jit, Mode::Tiered] {
+        let got = batch(&text, &formula, mode, &rows);
+        assert_eq!(got, reference, "{mode:?} batch of {formula} over {rows:?} after:\n{text}");
     }
 });
