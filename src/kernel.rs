@@ -183,7 +183,27 @@ impl Kernel {
     /// Columns of another count or length are an error
     /// ([`ErrorKind::BatchShape`]). If rows fail, the error is the lowest
     /// failing row's, with [`Error::row`] set to it; `out` before that row
-    /// is written, the rest is unspecified.
+    /// is written, the rest is unspecified. A stop from
+    /// [`Kernel::interrupter`] ends it with [`ErrorKind::Interrupted`].
+    ///
+    /// A pure formula (no user or native calls, no globals that fail)
+    /// compiled to machine code runs as a loop over the rows, four at a
+    /// time in AVX2 registers; anything else is evaluated row by row. A
+    /// batch of 65,536 rows or more is split among `EXPRJIT_THREADS`
+    /// threads (default: one per core; 1: the calling thread only), the
+    /// calling thread and a pool of exprjit's own; neither the values nor
+    /// the error depend on how many.
+    ///
+    /// ```
+    /// let mut engine = exprjit::Engine::new();
+    /// let h = engine.compile_expr("x * y + 1", &["x", "y"])?;
+    /// let kernel = engine.kernel(&h)?;
+    /// let (x, y) = ([1.0, 2.0, 3.0], [10.0, 20.0, 30.0]);
+    /// let mut out = [0.0; 3];
+    /// kernel.eval_batch(&[&x, &y], &mut out)?;
+    /// assert_eq!(out, [11.0, 41.0, 91.0]);
+    /// # Ok::<(), exprjit::Error>(())
+    /// ```
     pub fn eval_batch(&self, columns: &[&[f64]], out: &mut [f64]) -> Result<(), Error> {
         self.eval_batch_split(columns, out, pool::threads())
     }

@@ -129,8 +129,7 @@ pub fn from_bool(b: bool) -> f64 {
 ///
 /// `repr(u8)` gives it a plain tag byte: left to the compiler, the tag
 /// went into a niche of `Chain`'s vector and every `match` in the
-/// interpreter paid to decode it (callgrind, fib(20) interpreted:
-/// 10.70 M instructions without, 9.33 M with).
+/// interpreter paid to decode it (docs/performance.md, "Interpreter").
 #[derive(Debug, Clone)]
 #[repr(u8)]
 pub enum Node {

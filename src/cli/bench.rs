@@ -154,8 +154,7 @@ pub fn run_case(
         .collect::<Result<Vec<_>, _>>()?;
     // The modes take turns, run by run, so that a burst of load on a
     // shared machine costs each mode at most one of its runs (back to
-    // back, a fast mode's runs took ~15 ms in all and one burst could
-    // cover every one of them).
+    // back, one burst could cover every run of a fast mode).
     let mut times = vec![Vec::with_capacity(settings.runs); MODES.len()];
     let mut values = vec![0.0; MODES.len()];
     for _ in 0..settings.runs.max(1) {

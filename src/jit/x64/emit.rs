@@ -402,11 +402,8 @@ impl<'a> Emitter<'a> {
     /// prologue, instead of being read from memory at every use. Gives
     /// each parameter used at least `min_uses` times one of the top
     /// registers (the value stack keeps the ones below, at least two).
-    /// Returns whether every parameter the body uses got one.
-    ///
-    /// Measured on the 7-term polynomial through the expression handle:
-    /// 6.75 ns with its two parameters read from memory 17 times, 4.36 ns
-    /// with them in registers (native Rust: 2.40 ns).
+    /// Returns whether every parameter the body uses got one. (Measured on
+    /// the polynomial handle: docs/performance.md, "Code generation".)
     fn pin_params(&mut self, body: &Node, min_uses: usize) -> Result<bool, EmitError> {
         let calls = self.flag(body).is_some_and(|f| f.calls);
         let mut uses = vec![0usize; self.arity];

@@ -859,10 +859,14 @@ mod tests {
     }
 
     #[test]
-    fn print() {
-        println!(
-            "{}",
-            listing("sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x^2)", &["x", "y"])
-        );
+    fn the_formula_loop_is_vector_code_that_calls_out_per_lane_only() {
+        let text = listing("sqrt(x*x + y*y) * sin(x) + cos(y) / (1 + x^2)", &["x", "y"]);
+        for wanted in ["vsqrtpd", "vmulpd", "vaddpd", "vdivpd", "vzeroupper"] {
+            assert!(text.contains(wanted), "no {wanted} in\n{text}");
+        }
+        // Never a fused multiply-add: it would round once where IEEE rounds twice.
+        assert!(!text.contains("vfmadd"), "{text}");
+        // sin and cos are called once per lane: 2 built-ins x 4 lanes.
+        assert_eq!(text.matches("call").count(), 2 * LANES, "{text}");
     }
 }
