@@ -1,7 +1,8 @@
-//! `Kernel::eval_batch` (SPEC §7): `out[i]` is exactly what `eval` gives
-//! for row `i`, in every mode, on any number of threads, whatever the
-//! length (the batch loop takes four rows at a time; the rest are padded);
-//! failing rows are reported as the lowest one, whatever the split.
+//! `Kernel::eval_batch` (docs/language.md §7): `out[i]` is exactly what
+//! `eval` gives for row `i`, in every mode, on any number of threads,
+//! whatever the length (the batch loop takes four rows at a time; the rest
+//! are padded); failing rows are reported as the lowest one, whatever the
+//! split.
 
 mod common;
 

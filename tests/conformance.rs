@@ -23,97 +23,35 @@ struct Case {
     error: Option<String>,
 }
 
-fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('n') => out.push('\n'),
-            Some('\\') => out.push('\\'),
-            other => panic!("unknown escape \\{other:?} in corpus"),
-        }
-    }
-    out
-}
-
+/// The corpus's cases, each expected section read as output lines and an
+/// optional final `error:` line.
 fn parse_corpus(text: &str) -> Vec<Case> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut cases = Vec::new();
-    let mut i = lines
-        .iter()
-        .position(|l| l.starts_with("=== "))
-        .expect("the corpus has cases");
-    while i < lines.len() {
-        let header = lines[i];
-        let line = i + 1;
-        let mut name = header
-            .strip_prefix("=== ")
-            .unwrap_or_else(|| {
-                panic!("line {line}: expected a `=== NAME` header, found {header:?}")
-            })
-            .trim()
-            .to_string();
-        let escapes = name.ends_with("{escapes}");
-        if escapes {
-            name = name.trim_end_matches("{escapes}").trim_end().to_string();
-        }
-        i += 1;
-        let start = i;
-        while i < lines.len() && lines[i] != "---" {
-            assert!(
-                !lines[i].starts_with("=== "),
-                "case {name:?} (line {line}) has no `---` line"
-            );
-            i += 1;
-        }
-        assert!(
-            i < lines.len(),
-            "case {name:?} (line {line}) has no `---` line"
-        );
-        let mut program_lines = &lines[start..i];
-        while let Some((last, rest)) = program_lines.split_last() {
-            if !last.trim().is_empty() {
-                break;
+    common::read_corpus(text)
+        .into_iter()
+        .map(|case| {
+            let mut output = Vec::new();
+            let mut error = None;
+            for l in case.expected {
+                assert!(
+                    error.is_none(),
+                    "case {:?} (line {}): `error:` must be the last expected line",
+                    case.name,
+                    case.line
+                );
+                match l.strip_prefix("error: ") {
+                    Some(message) => error = Some(message.to_string()),
+                    None => output.push(l),
+                }
             }
-            program_lines = rest;
-        }
-        let mut program = program_lines.join("\n");
-        if escapes {
-            program = unescape(&program);
-        }
-        i += 1;
-        let mut output = Vec::new();
-        let mut error = None;
-        while i < lines.len() && !lines[i].starts_with("=== ") {
-            let l = lines[i].trim_end();
-            i += 1;
-            if l.is_empty() || l.starts_with('#') {
-                continue;
+            Case {
+                name: case.name,
+                line: case.line,
+                program: case.program,
+                output,
+                error,
             }
-            assert!(
-                error.is_none(),
-                "case {name:?} (line {line}): `error:` must be the last expected line"
-            );
-            match l.strip_prefix("error: ") {
-                Some(message) => error = Some(message.to_string()),
-                None => output.push(l.to_string()),
-            }
-        }
-        cases.push(Case {
-            name,
-            line,
-            program,
-            output,
-            error,
-        });
-    }
-    cases
+        })
+        .collect()
 }
 
 fn cases() -> Vec<Case> {
@@ -302,6 +240,14 @@ fn configs_cover_every_mode_and_low_thresholds() {
         want.retain(|n| *n != "jit");
     }
     assert_eq!(names, want);
+    // The command line can select every configuration here (the corpus
+    // runs through it), and no name in the whole matrix is taken twice.
+    assert!(CONFIGS.iter().all(|c| c.registers.is_none()));
+    let mut all: Vec<&str> = common::all_configs().map(|c| c.name).collect();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "a name is taken twice: {all:?}");
 }
 
 #[test]
@@ -317,7 +263,7 @@ fn corpus_is_well_formed_and_covers_every_section() {
     }
     for section in ["§2 ", "§3 ", "§4 ", "§5 "] {
         let n = cases.iter().filter(|c| c.name.starts_with(section)).count();
-        assert!(n >= 8, "only {n} cases for SPEC {section}");
+        assert!(n >= 8, "only {n} cases for docs/language.md {section}");
     }
     let errors = cases.iter().filter(|c| c.error.is_some()).count();
     assert!(cases.len() >= 200, "{} cases", cases.len());
@@ -332,13 +278,13 @@ fn corpus_is_well_formed_and_covers_every_section() {
 
 #[test]
 fn the_corpus_parser_reads_every_part_of_a_case() {
-    let text =
-        "header\n=== a {escapes}\nx = 1\\t\n\nx\n\n---\n# note\n1\n\nerror: boom\n=== b\n---\n";
+    let text = "header\n=== a {escapes}\nx = 1\\t\n\nx\\*3:(\n\n---\n# note\n1\n\nerror: boom\n\
+                === b\n---\n";
     let cases = parse_corpus(text);
     assert_eq!(cases.len(), 2);
     assert_eq!(cases[0].name, "a");
     assert_eq!(cases[0].line, 2);
-    assert_eq!(cases[0].program, "x = 1\t\n\nx");
+    assert_eq!(cases[0].program, "x = 1\t\n\nx(((");
     assert_eq!(cases[0].output, ["1"]);
     assert_eq!(cases[0].error.as_deref(), Some("boom"));
     assert_eq!(cases[1].program, "");

@@ -1,5 +1,5 @@
-//! Differential testing of the tiers (SPEC §1: every tier gives bit-identical
-//! results and the same errors).
+//! Differential testing of the tiers (docs/language.md §1: every tier gives
+//! bit-identical results and the same errors).
 //!
 //! Random programs, generated as source text, run in the interpreter (the
 //! reference), in `--mode jit`, in `--mode jit` with only two value
@@ -24,6 +24,8 @@
 
 #![cfg(target_arch = "x86_64")]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::rc::Rc;
 
@@ -32,52 +34,24 @@ use proptest::sample::select;
 use proptest::strategy::{Union, ValueTree};
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
-use exprjit::{Engine, ErrorKind, Mode, Options, Source, Span};
+use exprjit::{Engine, ErrorKind, Options, Source, Span};
 
 // ---------------------------------------------------------------------------
 // Running a program in every configuration
 // ---------------------------------------------------------------------------
 
-/// The configurations compared with the interpreter (the JIT's only on
-/// x86-64, where it exists).
+/// The configurations compared with the interpreter: the matrix's
+/// `CONFIGS` (tests/common/mod.rs; the interpreter first, the reference)
+/// and two entries of its extension, jit with two value registers (so
+/// every spill path runs) and tiered at threshold 50. Tiered at 1, 2, 3
+/// and 50 promotes before the first call, during recursion, and late. The
+/// rest of the extension is left out: each configuration adds a run of
+/// every generated program.
 fn configs() -> Vec<(&'static str, Options)> {
-    let base = Options {
-        trace: false,
-        ..Options::default()
-    };
-    let mut configs = vec![(
-        "interp",
-        Options {
-            mode: Mode::Interp,
-            ..base.clone()
-        },
-    )];
-    if cfg!(target_arch = "x86_64") {
-        for (name, registers) in [("jit", base.registers), ("jit-registers-2", 2)] {
-            let options = Options {
-                mode: Mode::Jit,
-                registers,
-                ..base.clone()
-            };
-            configs.push((name, options));
-        }
-    }
-    // Tiered at thresholds 1, 2, 3 and 50, so promotion happens before the
-    // first call, during recursion, and late.
-    for (name, threshold) in [
-        ("tiered-1", 1),
-        ("tiered-2", 2),
-        ("tiered-3", 3),
-        ("tiered-50", 50),
-    ] {
-        let options = Options {
-            mode: Mode::Tiered,
-            threshold,
-            ..base.clone()
-        };
-        configs.push((name, options));
-    }
-    configs
+    common::configs_with(&["jit-registers-2", "tiered-50"])
+        .into_iter()
+        .map(|c| (c.name, c.options()))
+        .collect()
 }
 
 /// What running a program gave: the printed values, then the error that
@@ -935,10 +909,10 @@ fn generated_programs_parse_and_look_right() {
     assert_eq!(r.render(), "r0(n - 2, r1(n - 2))");
 }
 
-/// Recursion to the very limit (SPEC §4), with the body nested up to 1,000
-/// levels deep around the recursive call and in a branch that never runs:
-/// every configuration gives the value at the last call that fits, and the
-/// same error at the same place one call deeper.
+/// Recursion to the very limit (docs/language.md §4), with the body nested
+/// up to 1,000 levels deep around the recursive call and in a branch that
+/// never runs: every configuration gives the value at the last call that
+/// fits, and the same error at the same place one call deeper.
 #[test]
 fn tiers_agree_at_the_recursion_limit() {
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
@@ -979,7 +953,7 @@ fn tiers_agree_at_the_recursion_limit() {
         let def = format!("f(n) = n < 1 ? 0 : (n < -5 ? {dead_branch} : {body})");
         let at = |options: &Options, n: u64| run(options, &format!("{def}\nf({n})\n"));
         // The limit, found with machine code (fast), then checked in all.
-        let jit = &configs[1].1;
+        let jit = &common::config("jit").options();
         let (mut lo, mut hi) = (1u64, 4_000_000u64);
         while hi - lo > 1 {
             let mid = (lo + hi) / 2;

@@ -1,286 +1,112 @@
 //! Every error a user can cause: its message, where it points (the source
 //! line and caret on stderr), the exit status, and what output survives it.
-//! Each is checked through the library and through the binary, in every
-//! mode (SPEC §1: every tier gives the same error).
+//! The cases of tests/corpus/errors.txt (format described at its top) are
+//! checked through the library and through the binary, in every mode
+//! (docs/language.md §1: every tier gives the same error); the tests after
+//! them check what one corpus case cannot say.
+//!
+//! Each corpus test reports every failing case at once rather than stopping
+//! at the first.
 
 mod common;
 
 use common::{BinRun, Config, CONFIGS};
 use exprjit::{ErrorKind, Span};
 
+const CORPUS: &str = include_str!("corpus/errors.txt");
+
 /// An error case: a program, the output printed before the error, the
 /// error, and where it points.
+#[derive(Debug, Clone)]
 struct Case {
-    program: &'static str,
-    /// Values printed before the error (statements before the failing one).
-    before: &'static [&'static str],
-    kind: ErrorKind,
-    /// Byte range the error points at.
-    span: (u32, u32),
-    /// 1-based line and column shown in the rendered error.
+    name: String,
+    /// Line of the case's `===` header in the corpus (1-based).
     line: usize,
+    program: String,
+    /// Values printed before the error (statements before the failing one).
+    before: Vec<String>,
+    /// The error's message (what its kind displays as).
+    message: String,
+    /// The error's kind, as `{:?}` writes it.
+    kind: String,
+    /// Byte range the error points at.
+    span: Span,
+    /// 1-based line and column shown in the rendered error.
+    at_line: usize,
     col: usize,
-    /// Number of `^` under the source line.
-    carets: usize,
+    /// Number of `^` under the source line; `None` for a long span, of
+    /// which only the start is checked.
+    carets: Option<usize>,
 }
 
 fn s(x: &str) -> String {
     x.to_string()
 }
 
+/// The cases of an error corpus: each expected section is the output
+/// lines, then `error:`, `kind:`, `span:` and `at:` lines.
+fn parse_cases(text: &str) -> Vec<Case> {
+    common::read_corpus(text)
+        .into_iter()
+        .map(parse_case)
+        .collect()
+}
+
+fn parse_case(case: common::CorpusCase) -> Case {
+    let here = format!("case {:?} (corpus line {})", case.name, case.line);
+    let bad = |what: &str| -> ! { panic!("{here}: {what}") };
+    let Some(first) = case.expected.iter().position(|l| l.starts_with("error: ")) else {
+        bad("no `error:` line")
+    };
+    let [error, kind, span, at] = &case.expected[first..] else {
+        bad("want `error:`, `kind:`, `span:` and `at:` lines, in that order, last")
+    };
+    let field = |line: &str, key: &str| -> String {
+        match line.strip_prefix(key) {
+            Some(value) => value.to_string(),
+            None => bad(&format!("want a `{key}` line, found {line:?}")),
+        }
+    };
+    let number = |text: &str| -> usize {
+        text.parse()
+            .unwrap_or_else(|_| bad(&format!("{text:?} is not a number")))
+    };
+    let span = field(span, "span: ");
+    let Some((start, end)) = span.split_once("..") else {
+        bad(&format!("span {span:?} is not START..END"))
+    };
+    let at = field(at, "at: ");
+    let (position, carets) = match at.split_once(' ') {
+        Some((position, marks)) => {
+            if marks.is_empty() || marks.chars().any(|c| c != '^') {
+                bad(&format!("{marks:?} is not a row of `^`"));
+            }
+            (position, Some(marks.len()))
+        }
+        None => (at.as_str(), None),
+    };
+    let Some((at_line, col)) = position.split_once(':') else {
+        bad(&format!("position {position:?} is not LINE:COL"))
+    };
+    Case {
+        before: case.expected[..first].to_vec(),
+        message: field(error, "error: "),
+        kind: field(kind, "kind: "),
+        span: Span {
+            start: number(start) as u32,
+            end: number(end) as u32,
+        },
+        at_line: number(at_line),
+        col: number(col),
+        carets,
+        name: case.name,
+        line: case.line,
+        program: case.program,
+    }
+}
+
 fn cases() -> Vec<Case> {
-    let deep = Box::leak(format!("{}1", "-".repeat(10_001)).into_boxed_str());
-    vec![
-        // --- syntax errors: nothing runs -------------------------------
-        Case {
-            program: "1\n2\n1 < 2 < 3",
-            before: &[],
-            kind: ErrorKind::UnexpectedToken(s("'<'")),
-            span: (10, 11),
-            line: 3,
-            col: 7,
-            carets: 1,
-        },
-        Case {
-            program: "1\nf(x) = x + 1 2",
-            before: &[],
-            kind: ErrorKind::UnexpectedToken(s("number")),
-            span: (15, 16),
-            line: 2,
-            col: 14,
-            carets: 1,
-        },
-        Case {
-            program: "foo bar",
-            before: &[],
-            kind: ErrorKind::UnexpectedToken(s("identifier 'bar'")),
-            span: (4, 7),
-            line: 1,
-            col: 5,
-            carets: 3,
-        },
-        Case {
-            program: "1 + )",
-            before: &[],
-            kind: ErrorKind::ExpectedExpression(s("')'")),
-            span: (4, 5),
-            line: 1,
-            col: 5,
-            carets: 1,
-        },
-        Case {
-            program: "1\n2 *",
-            before: &[],
-            kind: ErrorKind::ExpectedExpression(s("end of input")),
-            span: (5, 5),
-            line: 2,
-            col: 4,
-            carets: 1,
-        },
-        Case {
-            program: "1\n2 * \n3",
-            before: &[],
-            kind: ErrorKind::ExpectedExpression(s("end of line")),
-            span: (6, 7),
-            line: 2,
-            col: 5,
-            carets: 1,
-        },
-        Case {
-            program: "1 + é",
-            before: &[],
-            kind: ErrorKind::UnexpectedChar('é'),
-            span: (4, 6),
-            line: 1,
-            col: 5,
-            carets: 1,
-        },
-        Case {
-            program: "1\n22\nx = (1 +\n 2) @ 3",
-            before: &[],
-            kind: ErrorKind::UnexpectedChar('@'),
-            span: (18, 19),
-            line: 4,
-            col: 5,
-            carets: 1,
-        },
-        Case {
-            program: "1\n(1 + 2",
-            before: &[],
-            kind: ErrorKind::UnexpectedEof,
-            span: (8, 8),
-            line: 2,
-            col: 7,
-            carets: 1,
-        },
-        Case {
-            program: deep,
-            before: &[],
-            kind: ErrorKind::NestingTooDeep(10_000),
-            span: (1, 10_002),
-            line: 1,
-            col: 2,
-            carets: 0, // a long span: only its start is checked
-        },
-        Case {
-            program: "1\n1 + 2 = 3",
-            before: &[],
-            kind: ErrorKind::BadAssignTarget,
-            span: (2, 7),
-            line: 2,
-            col: 1,
-            carets: 5,
-        },
-        // Only a bare name (or function head) may stand before `=`.
-        Case {
-            program: "1\n(x) = 3",
-            before: &[],
-            kind: ErrorKind::BadAssignTarget,
-            span: (2, 5),
-            line: 2,
-            col: 1,
-            carets: 3,
-        },
-        Case {
-            program: "1\n(f(x)) = x",
-            before: &[],
-            kind: ErrorKind::BadAssignTarget,
-            span: (2, 8),
-            line: 2,
-            col: 1,
-            carets: 6,
-        },
-        Case {
-            program: "1\nf(x, 2) = 3",
-            before: &[],
-            kind: ErrorKind::BadParameter,
-            span: (7, 8),
-            line: 2,
-            col: 6,
-            carets: 1,
-        },
-        // --- run-time errors: earlier output is kept ----------------------
-        Case {
-            program: "1\n2\nk + 1\n3",
-            before: &["1", "2"],
-            kind: ErrorKind::UndefinedVariable(s("k")),
-            span: (4, 5),
-            line: 3,
-            col: 1,
-            carets: 1,
-        },
-        Case {
-            program: "f(x) = x + k\n1\nf(1)",
-            before: &["1"],
-            kind: ErrorKind::UndefinedVariable(s("k")),
-            span: (11, 12),
-            line: 1,
-            col: 12,
-            carets: 1,
-        },
-        Case {
-            program: "1\nnosuch(2) + 1",
-            before: &["1"],
-            kind: ErrorKind::UnknownFunction(s("nosuch")),
-            span: (2, 11),
-            line: 2,
-            col: 1,
-            carets: 9,
-        },
-        Case {
-            program: "x = 1\n5\n2 * x(3)",
-            before: &["5"],
-            kind: ErrorKind::CallingVariable(s("x")),
-            span: (12, 16),
-            line: 3,
-            col: 5,
-            carets: 4,
-        },
-        Case {
-            program: "7\npi(1)",
-            before: &["7"],
-            kind: ErrorKind::CallingVariable(s("pi")),
-            span: (2, 4),
-            line: 2,
-            col: 1,
-            carets: 2,
-        },
-        Case {
-            program: "f(x) = x\n1\nf + 1",
-            before: &["1"],
-            kind: ErrorKind::FunctionAsValue(s("f")),
-            span: (11, 12),
-            line: 3,
-            col: 1,
-            carets: 1,
-        },
-        Case {
-            program: "1\n2 + sqrt",
-            before: &["1"],
-            kind: ErrorKind::FunctionAsValue(s("sqrt")),
-            span: (6, 10),
-            line: 2,
-            col: 5,
-            carets: 4,
-        },
-        Case {
-            program: "f(x, y) = x\nf(1, 2)\nf(1)",
-            before: &["1"],
-            kind: ErrorKind::Arity {
-                name: s("f"),
-                expected: 2,
-                got: 1,
-            },
-            span: (20, 24),
-            line: 3,
-            col: 1,
-            carets: 4,
-        },
-        Case {
-            program: "1\natan2(1, 2, 3)",
-            before: &["1"],
-            kind: ErrorKind::Arity {
-                name: s("atan2"),
-                expected: 2,
-                got: 3,
-            },
-            span: (2, 16),
-            line: 2,
-            col: 1,
-            carets: 14,
-        },
-        Case {
-            program: "1\nsin()",
-            before: &["1"],
-            kind: ErrorKind::Arity {
-                name: s("sin"),
-                expected: 1,
-                got: 0,
-            },
-            span: (2, 7),
-            line: 2,
-            col: 1,
-            carets: 5,
-        },
-        Case {
-            program: "f(n) = f(n + 1) + 1\n1\nf(0)",
-            before: &["1"],
-            kind: ErrorKind::RecursionTooDeep,
-            span: (7, 15),
-            line: 1,
-            col: 8,
-            carets: 8,
-        },
-        Case {
-            program: "1\nf(a, b, a) = 1\n2",
-            before: &["1"],
-            kind: ErrorKind::DuplicateParameter(s("a")),
-            span: (10, 11),
-            line: 2,
-            col: 9,
-            carets: 1,
-        },
-    ]
+    parse_cases(CORPUS)
 }
 
 /// The `^` markers under the source line in a rendered error: the column
@@ -302,91 +128,266 @@ fn carets(rendered: &str, source_line_no: usize, source_line: &str) -> Option<(u
     Some((col, n))
 }
 
-/// Checks a rendered error (from `Error::render` or stderr).
-fn check_rendered(rendered: &str, file: &str, program: &str, case: &Case) {
-    let head = format!("error: {}\n", case.kind);
-    assert!(
-        rendered.starts_with(&head),
-        "want {head:?} first in {rendered:?}"
-    );
-    let location = format!("┌─ {file}:{}:{}\n", case.line, case.col);
-    assert!(
-        rendered.contains(&location),
-        "want {location:?} in {rendered:?}"
-    );
-    if case.carets == 0 {
-        return;
+/// What is wrong with a rendered error (from `Error::render` or stderr).
+fn rendered_problems(rendered: &str, file: &str, case: &Case) -> Vec<String> {
+    let mut problems = Vec::new();
+    let head = format!("error: {}\n", case.message);
+    if !rendered.starts_with(&head) {
+        problems.push(format!("want {head:?} first"));
     }
-    let source_line = program.lines().nth(case.line - 1).unwrap();
-    assert_eq!(
-        carets(rendered, case.line, source_line),
-        Some((case.col, case.carets)),
-        "caret under {source_line:?} in {rendered:?}"
+    let location = format!("┌─ {file}:{}:{}\n", case.at_line, case.col);
+    if !rendered.contains(&location) {
+        problems.push(format!("want {location:?}"));
+    }
+    if let Some(n) = case.carets {
+        let source_line = case.program.lines().nth(case.at_line - 1).unwrap_or("");
+        let got = carets(rendered, case.at_line, source_line);
+        if got != Some((case.col, n)) {
+            problems.push(format!(
+                "want {n} carets from column {} under {source_line:?}, found (column, carets) {got:?}",
+                case.col
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        problems.push(format!("rendered: {}", shorten(rendered)));
+    }
+    problems
+}
+
+/// What is wrong with how `case` fails through the library in `config`.
+fn library_problems(config: &Config, case: &Case) -> Vec<String> {
+    let run = common::run_lib(config, &case.program);
+    let mut problems = Vec::new();
+    if run.lines != case.before {
+        problems.push(format!(
+            "output before the error: want {:?}, got {:?}",
+            case.before, run.lines
+        ));
+    }
+    let Some(err) = run.error else {
+        problems.push("no error".to_string());
+        return problems;
+    };
+    let message = err.kind.to_string();
+    if message != case.message {
+        problems.push(format!("message: want {:?}, got {message:?}", case.message));
+    }
+    let kind = format!("{:?}", err.kind);
+    if kind != case.kind {
+        problems.push(format!("kind: want {}, got {kind}", case.kind));
+    }
+    if err.span != Some(case.span) {
+        problems.push(format!("span: want {:?}, got {:?}", case.span, err.span));
+    }
+    match &err.source {
+        Some(source) if source.text == case.program => {}
+        Some(source) => problems.push(format!("source text is {:?}", source.text)),
+        None => problems.push("an error with a span has no source".to_string()),
+    }
+    problems.extend(rendered_problems(&err.render(), "<test>", case));
+    problems
+}
+
+/// What is wrong with how `case` failed through the binary, which ran it
+/// from `file`.
+fn binary_problems(run: &BinRun, file: &str, case: &Case) -> Vec<String> {
+    let mut problems = Vec::new();
+    if run.status != Some(1) {
+        problems.push(format!(
+            "exit status {:?} (signal {:?}), want 1",
+            run.status, run.signal
+        ));
+    }
+    let want: String = case.before.iter().map(|l| format!("{l}\n")).collect();
+    if run.stdout != want {
+        problems.push(format!("stdout: want {want:?}, got {:?}", run.stdout));
+    }
+    problems.extend(rendered_problems(&run.stderr, file, case));
+    problems
+}
+
+/// `problems` as a failure of `case` run via `how`, if there are any.
+fn failure(case: &Case, how: &str, problems: Vec<String>) -> Option<String> {
+    (!problems.is_empty()).then(|| {
+        format!(
+            "case {:?} (corpus line {}) via {how}\n  program: {}\n  - {}",
+            case.name,
+            case.line,
+            shorten(&case.program),
+            problems.join("\n  - ")
+        )
+    })
+}
+
+/// `text` quoted, cut short if it is long (a 10,000-level program).
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(400) {
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
+        None => format!("{text:?}"),
+    }
+}
+
+fn report(failures: Vec<String>, total: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {total} checks failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
     );
 }
 
 #[test]
 fn library_errors_have_the_right_kind_span_and_rendering() {
-    common::on_big_stack(|| {
+    let cases = cases();
+    let total = cases.len() * CONFIGS.len();
+    // Deep nesting needs the same stack the binary gives its program thread.
+    let failures = common::on_big_stack(move || {
+        let mut failures = Vec::new();
         for config in CONFIGS {
-            for case in cases() {
-                let run = common::run_lib(config, case.program);
-                let what = format!("{:?} in {}", case.program, config.name);
-                assert_eq!(run.lines, case.before, "output before the error, {what}");
-                let err = run.error.unwrap_or_else(|| panic!("no error for {what}"));
-                assert_eq!(err.kind, case.kind, "{what}");
-                let want = Span {
-                    start: case.span.0,
-                    end: case.span.1,
-                };
-                assert_eq!(err.span, Some(want), "span for {what}");
-                let source = err
-                    .source
-                    .as_ref()
-                    .expect("an error with a span has a source");
-                assert_eq!(source.text, case.program, "{what}");
-                check_rendered(&err.render(), "<test>", case.program, &case);
+            for case in &cases {
+                let how = format!("library ({})", config.name);
+                failures.extend(failure(case, &how, library_problems(config, case)));
             }
         }
+        failures
     });
-}
-
-fn check_bin(run: &BinRun, file: &str, program: &str, case: &Case) {
-    assert_eq!(run.status, Some(1), "exit status for {program:?}: {run:?}");
-    let want: String = case.before.iter().map(|l| format!("{l}\n")).collect();
-    assert_eq!(run.stdout, want, "stdout for {program:?}");
-    check_rendered(&run.stderr, file, program, case);
+    report(failures, total);
 }
 
 #[test]
 fn binary_errors_exit_1_keep_earlier_output_and_point_at_the_source() {
+    let cases = cases();
+    let mut failures = Vec::new();
     for config in CONFIGS {
-        for case in cases() {
-            let run = common::eval_bin(config, case.program);
-            check_bin(&run, "<eval>", case.program, &case);
+        for case in &cases {
+            let run = common::eval_bin(config, &case.program);
+            let how = format!("exprjit eval ({})", config.name);
+            failures.extend(failure(case, &how, binary_problems(&run, "<eval>", case)));
         }
     }
+    report(failures, cases.len() * CONFIGS.len());
 }
 
 #[test]
 fn binary_errors_name_the_file_or_stdin() {
+    let cases = cases();
+    let mut failures = Vec::new();
     for config in CONFIGS {
-        for case in cases() {
+        for case in &cases {
             let file = common::TempFile::with_contents(case.program.as_bytes());
             let mut args = vec!["run".to_string()];
             args.extend(config.args());
             args.push(file.path_str().to_string());
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let run = common::run_bin(&args, None);
-            check_bin(&run, file.path_str(), case.program, &case);
+            let how = format!("exprjit run FILE ({})", config.name);
+            failures.extend(failure(
+                case,
+                &how,
+                binary_problems(&run, file.path_str(), case),
+            ));
 
             let run = common::run_stdin_bin(config, case.program.as_bytes());
-            check_bin(&run, "<stdin>", case.program, &case);
+            let how = format!("exprjit run - ({})", config.name);
+            failures.extend(failure(case, &how, binary_problems(&run, "<stdin>", case)));
+        }
+    }
+    report(failures, 2 * cases.len() * CONFIGS.len());
+}
+
+/// The corpus holds every case it held when it replaced a table of 26, and
+/// its syntax errors print nothing (nothing runs).
+#[test]
+fn corpus_is_well_formed() {
+    let cases = cases();
+    assert!(cases.len() >= 26, "only {} cases", cases.len());
+    for case in &cases {
+        let syntax = case.name.starts_with("syntax: ");
+        assert!(
+            syntax || case.name.starts_with("run time: "),
+            "{:?} is neither `syntax:` nor `run time:`",
+            case.name
+        );
+        assert!(
+            !syntax || case.before.is_empty(),
+            "{:?} prints before a syntax error",
+            case.name
+        );
+    }
+    let deep = cases
+        .iter()
+        .find(|c| c.kind == "NestingTooDeep(10000)")
+        .expect("the nesting case");
+    assert_eq!(deep.program, format!("{}1", "-".repeat(10_001)));
+}
+
+#[test]
+fn the_corpus_parser_reads_every_part_of_a_case() {
+    let cases = parse_cases(
+        "header\n=== run time: a {escapes}\n1\\n\\*2:-k\n---\n# note\n1\n\n\
+         error: undefined variable 'k'\nkind: UndefinedVariable(\"k\")\n\
+         span: 4..5\nat: 2:3 ^\n\
+         === syntax: b\nx\n---\nerror: m\nkind: K\nspan: 0..10\nat: 1:1\n",
+    );
+    assert_eq!(cases.len(), 2);
+    let a = &cases[0];
+    assert_eq!((a.name.as_str(), a.line), ("run time: a", 2));
+    assert_eq!(a.program, "1\n--k");
+    assert_eq!(a.before, ["1"]);
+    assert_eq!(a.message, "undefined variable 'k'");
+    assert_eq!(a.kind, "UndefinedVariable(\"k\")");
+    assert_eq!(a.span, Span { start: 4, end: 5 });
+    assert_eq!((a.at_line, a.col, a.carets), (2, 3, Some(1)));
+    assert!(cases[1].before.is_empty());
+    assert_eq!(cases[1].carets, None);
+}
+
+/// The harness itself must be able to fail: a case with any one field
+/// wrong is reported through the library, and through the binary for
+/// every field the binary shows.
+#[test]
+fn the_harness_reports_wrong_expectations() {
+    let right = cases()
+        .into_iter()
+        .find(|c| !c.before.is_empty() && c.carets.is_some() && c.at_line > 1)
+        .expect("a run-time case");
+    let config = &CONFIGS[0];
+    assert_eq!(library_problems(config, &right), Vec::<String>::new());
+    let run = common::eval_bin(config, &right.program);
+    assert_eq!(
+        binary_problems(&run, "<eval>", &right),
+        Vec::<String>::new()
+    );
+    type Change = fn(&mut Case);
+    let wrong: [(&str, Change, bool); 8] = [
+        ("output", |c| c.before.push(s("9")), true),
+        ("message", |c| c.message.push('!'), true),
+        ("kind", |c| c.kind.push('!'), false),
+        ("span", |c| c.span.end += 1, false),
+        ("line", |c| c.at_line -= 1, true),
+        ("column", |c| c.col += 1, true),
+        ("carets", |c| c.carets = c.carets.map(|n| n + 1), true),
+        ("no error", |c| c.program = s("1"), true),
+    ];
+    for (what, change, shown) in wrong {
+        let mut case = right.clone();
+        change(&mut case);
+        assert!(
+            !library_problems(config, &case).is_empty(),
+            "a wrong {what} passed through the library"
+        );
+        if shown {
+            let run = common::eval_bin(config, &case.program);
+            assert!(
+                !binary_problems(&run, "<eval>", &case).is_empty(),
+                "a wrong {what} passed through the binary"
+            );
         }
     }
 }
 
-/// SPEC §6: a program is parsed whole before anything runs.
+/// docs/language.md §6: a program is parsed whole before anything runs.
 #[test]
 fn a_syntax_error_anywhere_means_nothing_runs() {
     let long_ok: String = (0..1000).map(|i| format!("x{i} = {i}\nx{i}\n")).collect();
@@ -465,7 +466,7 @@ fn a_run_time_error_keeps_earlier_bindings() {
     }
 }
 
-/// SPEC §4: built-in names cannot be assigned or redefined.
+/// docs/language.md §4: built-in names cannot be assigned or redefined.
 #[test]
 fn redefining_a_builtin_is_an_error_and_keeps_earlier_output() {
     for config in CONFIGS {
@@ -488,27 +489,29 @@ fn redefining_a_builtin_is_an_error_and_keeps_earlier_output() {
     }
 }
 
-/// SPEC §6: errors point at the source position where there is one. The
-/// name being (re)defined is that position.
+/// docs/language.md §6: errors point at the source position where there is
+/// one. The name being (re)defined is that position.
 #[test]
 fn redefining_a_builtin_points_at_the_name() {
+    let case = &parse_cases(
+        "=== run time: redefining pi marks the name\n1\npi = 3\n---\n1\n\
+         error: cannot redefine built-in 'pi'\nkind: BuiltinRedefined(\"pi\")\n\
+         span: 2..4\nat: 2:1 ^^\n",
+    )[0];
     for config in CONFIGS {
-        let program = "1\npi = 3";
-        let run = common::run_lib(config, program);
-        let err = run.error.expect("an error");
-        assert_eq!(err.span, Some(Span { start: 2, end: 4 }));
-        let case = Case {
-            program,
-            before: &["1"],
-            kind: ErrorKind::BuiltinRedefined(s("pi")),
-            span: (2, 4),
-            line: 2,
-            col: 1,
-            carets: 2,
-        };
-        check_rendered(&err.render(), "<test>", program, &case);
-        let run = common::eval_bin(config, program);
-        check_bin(&run, "<eval>", program, &case);
+        assert_eq!(
+            library_problems(config, case),
+            Vec::<String>::new(),
+            "{}",
+            config.name
+        );
+        let run = common::eval_bin(config, &case.program);
+        assert_eq!(
+            binary_problems(&run, "<eval>", case),
+            Vec::<String>::new(),
+            "{}",
+            config.name
+        );
     }
 }
 
@@ -723,7 +726,7 @@ fn a_directory_is_not_a_program() {
     );
 }
 
-/// SPEC §6: a usage error exits 2 and runs nothing.
+/// docs/language.md §6: a usage error exits 2 and runs nothing.
 #[test]
 fn usage_errors_exit_2() {
     let usage: &[&[&str]] = &[
@@ -778,6 +781,7 @@ fn every_config_is_accepted_by_the_binary() {
         name: "bad",
         mode: exprjit::Mode::Tiered,
         threshold: Some(0),
+        registers: None,
     };
     assert_eq!(common::eval_bin(&bad, "1").status, Some(2));
 }

@@ -127,9 +127,9 @@ fn a_million_term_sum_is_a_value() {
     }
 }
 
-/// SPEC §4's 10 MB of source as one expression nothing can fold: a
-/// function body of five million terms, which every tier runs as a loop
-/// (jit mode compiles it to 25 MB of machine code).
+/// docs/language.md §4's 10 MB of source as one expression nothing can
+/// fold: a function body of five million terms, which every tier runs as a
+/// loop (jit mode compiles it to 25 MB of machine code).
 #[test]
 fn a_ten_megabyte_chain_in_a_function_runs() {
     let text = format!("f(x) = {}x\nf(1)\nf(0.5)\n", "x+".repeat(5_000_000));

@@ -4,6 +4,8 @@
 
 #![cfg(target_arch = "x86_64")]
 
+mod common;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,40 +15,27 @@ use std::time::{Duration, Instant};
 use exprjit::internals::{self, experiments::writable_and_executable_mappings};
 use exprjit::{Engine, Error, ErrorKind, FunctionStats, Mode, Options, Span};
 
-fn options(mode: Mode, threshold: u32, registers: u8) -> Options {
-    Options {
-        mode,
-        threshold,
-        trace: false,
-        registers,
-        ..Options::default()
-    }
-}
-
 fn engine(mode: Mode) -> Engine {
-    Engine::with_options(options(mode, 1000, 14))
+    Engine::with_options(Options {
+        mode,
+        ..Options::default()
+    })
 }
 
-/// Every configuration whose results must agree.
-fn all_configs() -> Vec<(String, Options)> {
-    let mut v = vec![
-        ("interp".to_string(), options(Mode::Interp, 1000, 14)),
-        ("jit".to_string(), options(Mode::Jit, 1000, 14)),
-        ("jit, 2 registers".to_string(), options(Mode::Jit, 1000, 2)),
-        ("jit, 3 registers".to_string(), options(Mode::Jit, 1000, 3)),
-        ("tiered".to_string(), options(Mode::Tiered, 1000, 14)),
-    ];
-    for t in [1, 2, 3] {
-        v.push((
-            format!("tiered, threshold {t}"),
-            options(Mode::Tiered, t, 14),
-        ));
-        v.push((
-            format!("tiered, threshold {t}, 2 registers"),
-            options(Mode::Tiered, t, 2),
-        ));
-    }
-    v
+/// Every configuration whose results must agree: the whole matrix of
+/// tests/common/mod.rs, each as its name and library options.
+fn all_configs() -> Vec<(&'static str, Options)> {
+    common::all_configs()
+        .map(|c| (c.name, c.options()))
+        .collect()
+}
+
+/// The matrix without tiered mode: the interpreter (first, the reference)
+/// and machine code with each register count of the matrix.
+fn untiered_configs() -> Vec<(&'static str, Options)> {
+    let mut configs = all_configs();
+    configs.retain(|(_, o)| o.mode != Mode::Tiered);
+    configs
 }
 
 fn eval(e: &mut Engine, text: &str) -> Vec<f64> {
@@ -207,7 +196,7 @@ fn a_defined_but_uncompiled_callee_is_reached_through_the_stub_then_patched() {
 /// site stays on the stub) until `f` gets hot and is compiled.
 #[test]
 fn tiered_site_stays_on_the_stub_while_the_callee_is_interpreted() {
-    let mut e = Engine::with_options(options(Mode::Tiered, 3, 14));
+    let mut e = common::config("tiered-3").engine();
     eval(&mut e, "f(x) = x + 1\ng(x) = x > 0 ? f(x) * 2 : -1");
     // g's third call compiles it; f has not run yet.
     assert_eq!(eval(&mut e, "g(0); g(0); g(0)"), [-1.0; 3]);
@@ -390,7 +379,8 @@ fn redefining_an_inlined_function_retires_its_copies() {
 
 const REDEFINE: &str = "f(x) = 1\ng(x) = f(x)\ng(0)\nf(x) = 2\ng(0)\n";
 
-/// SPEC: late binding survives patching, in every configuration.
+/// docs/language.md §4.4: late binding survives patching, in every
+/// configuration.
 #[test]
 fn redefinition_is_seen_by_patched_callers_in_every_mode() {
     for (name, opts) in all_configs() {
@@ -595,12 +585,12 @@ fn unbounded_recursion_is_an_error_and_the_engine_keeps_working() {
     }
 }
 
-/// SPEC §1 asks for the same error, span included, in every tier. When
-/// recursion through two call sites runs out of *stack*, the error points
-/// at whichever call was innermost then, which depends on each tier's
-/// frame sizes; the call budget (`MAX_CALL_DEPTH`), counted alike by every
-/// tier, makes the position the same — given a stack deep enough for the
-/// budget to run out first.
+/// docs/language.md §1 asks for the same error, span included, in every
+/// tier. When recursion through two call sites runs out of *stack*, the
+/// error points at whichever call was innermost then, which depends on each
+/// tier's frame sizes; the call budget (`MAX_CALL_DEPTH`), counted alike by
+/// every tier, makes the position the same — given a stack deep enough for
+/// the budget to run out first.
 #[test]
 fn recursion_too_deep_has_the_same_span_in_every_tier() {
     on_big_stack(BUDGET_STACK_MIB, || {
@@ -617,7 +607,7 @@ fn recursion_too_deep_has_the_same_span_in_every_tier() {
     });
 }
 
-/// SPEC: at least 10,000 nested calls work in every tier.
+/// docs/language.md §4.6: at least 10,000 nested calls work in every tier.
 #[test]
 fn ten_thousand_nested_calls_work() {
     on_big_stack(BUDGET_STACK_MIB, || {
@@ -755,15 +745,10 @@ fn two_registers_agree_with_fourteen_on_deep_expressions() {
     ];
     for body in &bodies {
         let program = format!("{support}\nh({params}) = {body}\n");
-        let mut engines: Vec<(String, Engine)> = [
-            ("interp", options(Mode::Interp, 1000, 14)),
-            ("jit", options(Mode::Jit, 1000, 14)),
-            ("jit, 2 registers", options(Mode::Jit, 1000, 2)),
-            ("jit, 5 registers", options(Mode::Jit, 1000, 5)),
-        ]
-        .into_iter()
-        .map(|(n, o)| (n.to_string(), Engine::with_options(o)))
-        .collect();
+        let mut engines: Vec<(&str, Engine)> = untiered_configs()
+            .into_iter()
+            .map(|(n, o)| (n, Engine::with_options(o)))
+            .collect();
         let results: Vec<Vec<u64>> = engines
             .iter_mut()
             .map(|(name, e)| {
@@ -828,7 +813,12 @@ fn errors_in_functions_from_earlier_runs_render_the_same_in_every_mode() {
 #[test]
 fn expression_handles_agree_and_free_their_code() {
     let mut interp = engine(Mode::Interp);
-    let mut tiered = Engine::with_options(options(Mode::Tiered, 5, 2));
+    let mut tiered = Engine::with_options(Options {
+        mode: Mode::Tiered,
+        threshold: 5,
+        registers: 2,
+        ..Options::default()
+    });
     let setup = "f(x) = x * x - 1\ng = 0.5";
     eval(&mut interp, setup);
     eval(&mut tiered, setup);
@@ -924,11 +914,7 @@ fn comparisons_and_truth_agree_in_every_context_on_special_values() {
         ]
         .map(String::from),
     );
-    let configs = [
-        ("interp", options(Mode::Interp, 1000, 14)),
-        ("jit", options(Mode::Jit, 1000, 14)),
-        ("jit, 2 registers", options(Mode::Jit, 1000, 2)),
-    ];
+    let configs = untiered_configs();
     let mut calls = String::new();
     for x in values {
         for y in values {
@@ -968,8 +954,9 @@ fn comparisons_and_truth_agree_in_every_context_on_special_values() {
     }
 }
 
-/// `x ^ 2` is one `mulsd` in machine code, not a call of `pow` (SPEC §4
-/// allows it: `x * x` is exact); `exprjit asm` shows it.
+/// `x ^ 2` is one `mulsd` in machine code, not a call of `pow`
+/// (docs/language.md §4 allows it: `x * x` is exact); `exprjit asm`
+/// shows it.
 #[test]
 fn a_square_is_a_multiply_in_the_listing() {
     let out = Command::new(env!("CARGO_BIN_EXE_exprjit"))

@@ -1,6 +1,6 @@
-//! SPEC §4 limits: deep recursion works, unbounded recursion is an error
-//! (never a crash), deep nesting works up to 1,000 levels and anything
-//! deeper is a value or a clean error, and 10 MB of source runs.
+//! docs/language.md §4 limits: deep recursion works, unbounded recursion is
+//! an error (never a crash), deep nesting works up to 1,000 levels and
+//! anything deeper is a value or a clean error, and 10 MB of source runs.
 //!
 //! Every check runs in every mode; library checks that need the binary's
 //! stack run on a thread as large as the binary's program thread.
@@ -388,8 +388,8 @@ fn too_deep_nesting_is_refused_before_anything_runs() {
 
 // --- size --------------------------------------------------------------------
 
-/// SPEC §4: 10 MB of source must work: 100,000 statements, each padded
-/// with a comment to 100 bytes.
+/// docs/language.md §4: 10 MB of source must work: 100,000 statements, each
+/// padded with a comment to 100 bytes.
 #[test]
 fn ten_megabytes_of_source_run() {
     let mut text = String::from("x = 0\n");

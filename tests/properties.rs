@@ -1,6 +1,6 @@
 //! Property tests (proptest):
-//! (a) every f64 prints (SPEC §5) as text that reads back to the same bits,
-//!     with the shortest digits, in the notation SPEC §5 asks for;
+//! (a) every f64 prints (docs/language.md §5) as text that reads back to
+//!     the same bits, with the shortest digits, in the notation §5 asks for;
 //! (b) the front end never panics, whatever the input;
 //! (c) a syntax tree printed with `Display` parses back to the same tree;
 //! (d) the engine never panics on token soup, in any mode;
@@ -84,7 +84,7 @@ fn check_printed(x: f64) -> Result<(), TestCaseError> {
         return Ok(());
     }
     prop_assert_eq!(x.to_bits(), y.to_bits(), "{:?} printed as {:?}", x, text);
-    // Notation (SPEC §5): fixed exactly when 1e-6 <= |x| < 1e21.
+    // Notation (docs/language.md §5): fixed exactly when 1e-6 <= |x| < 1e21.
     let a = x.abs();
     if x.is_infinite() || a == 0.0 {
         return Ok(());

@@ -1,4 +1,5 @@
-//! Correctly rounded built-ins (SPEC §4), in every tier and every way in.
+//! Correctly rounded built-ins (docs/language.md §4), in every tier and
+//! every way in.
 //!
 //! Two tables, both checked against mpmath by `tests/corpus/reference.py`:
 //! `hard_cases.txt`, inputs where a good libm (glibc's) is not correctly
@@ -60,8 +61,8 @@ fn cases() -> Vec<Case> {
     all
 }
 
-/// Same bits, except that every NaN is the same (SPEC prints them all
-/// `nan`).
+/// Same bits, except that every NaN is the same (docs/language.md §5
+/// prints them all `nan`).
 fn same(got: f64, want: f64) -> bool {
     got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan())
 }

@@ -4,6 +4,9 @@
 
 #![cfg(target_arch = "x86_64")]
 
+mod common;
+
+use common::{all_configs, config, CONFIGS};
 use exprjit::internals;
 use exprjit::{Engine, FunctionStats, JitEvent, Mode, Options};
 
@@ -123,8 +126,10 @@ fn interpreted_frames_call_compiled_code_directly() {
 
 #[test]
 fn redefinition_after_everything_was_compiled_and_patched() {
-    for threshold in [1, 2, 3] {
-        let mut e = tiered(threshold);
+    // The tiered configurations of the matrix, all of which promote within
+    // the five calls below.
+    for config in CONFIGS.iter().filter(|c| c.mode == Mode::Tiered) {
+        let mut e = config.engine();
         e.eval("f(x) = 1; g(x) = f(x) + 10").unwrap();
         for _ in 0..5 {
             assert_eq!(e.eval("g(0)").unwrap(), [11.0]);
@@ -144,7 +149,7 @@ fn redefinition_after_everything_was_compiled_and_patched() {
         ));
         // The new f counts from zero, and g sees it.
         assert_eq!(func(&e, "f").interpreted_calls, 0);
-        assert_eq!(e.eval("g(0)").unwrap(), [12.0], "threshold {threshold}");
+        assert_eq!(e.eval("g(0)").unwrap(), [12.0], "{}", config.name);
         for _ in 0..5 {
             assert_eq!(e.eval("g(0)").unwrap(), [12.0]);
         }
@@ -166,9 +171,9 @@ s(300)
 k = 5
 s(300)";
     let expect = big_stack(move || Engine::new().eval(program).unwrap());
-    for threshold in [1, 2, 3, 50] {
-        let got = big_stack(move || tiered(threshold).eval(program).unwrap());
-        assert_eq!(got, expect, "threshold {threshold}");
+    for config in all_configs().filter(|c| c.mode == Mode::Tiered) {
+        let got = big_stack(move || config.engine().eval(program).unwrap());
+        assert_eq!(got, expect, "{}", config.name);
     }
 }
 
@@ -217,29 +222,24 @@ fn hot_pure_handles_take_the_direct_path_and_agree_bit_for_bit() {
         f64::NAN,
         3.0,
     ];
-    let interp = Engine::with_options(Options {
-        mode: Mode::Interp,
-        ..Options::default()
-    });
     for text in formulas {
-        let mut reference = Engine::with_options(interp.options().clone());
+        let mut reference = config("interp").engine();
         let r = reference.compile_expr(text, &["x", "y"]).unwrap();
-        for (mode, threshold, registers) in
-            [(Mode::Jit, 1, 14), (Mode::Tiered, 3, 14), (Mode::Jit, 1, 2)]
-        {
-            let mut e = Engine::with_options(Options {
-                mode,
-                threshold,
-                registers,
-                ..Options::default()
-            });
+        // Configurations of the matrix in which 100 evaluations make the
+        // handle hot.
+        for config in ["jit", "tiered-3", "jit-registers-2"].map(config) {
+            let mut e = config.engine();
             let h = e.compile_expr(text, &["x", "y"]).unwrap();
             for &x in &values {
                 for &y in &values {
                     let want = reference.eval_handle(&r, &[x, y]).unwrap();
                     let got = e.eval_handle(&h, &[x, y]).unwrap();
                     let same = want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan());
-                    assert!(same, "{text} at ({x}, {y}) in {mode:?}: {got} vs {want}");
+                    assert!(
+                        same,
+                        "{text} at ({x}, {y}) in {}: {got} vs {want}",
+                        config.name
+                    );
                 }
             }
             assert!(h.is_direct(), "{text}: a hot pure handle is direct");

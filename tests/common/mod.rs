@@ -11,35 +11,55 @@ use std::sync::Arc;
 
 use exprjit::{Engine, Error, Mode, Options, Source};
 
-/// One way to run a program: a mode, and for tiered mode a threshold.
+/// One way to run a program: a mode, for tiered mode a threshold, and for
+/// the code generator's tests a number of value registers.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
     pub name: &'static str,
     pub mode: Mode,
-    /// `--threshold` (only passed in tiered mode).
+    /// `--threshold` (only passed in tiered mode); `None` is the default.
     pub threshold: Option<u32>,
+    /// `Options::registers`; `None` is the default (all the processor has).
+    /// No command-line option selects it, so only the library can run a
+    /// configuration that sets it (only [`MORE_CONFIGS`] do).
+    pub registers: Option<u8>,
 }
 
 const INTERP: Config = Config {
     name: "interp",
     mode: Mode::Interp,
     threshold: None,
+    registers: None,
 };
 const JIT: Config = Config {
     name: "jit",
     mode: Mode::Jit,
     threshold: None,
+    registers: None,
 };
 const fn tiered(name: &'static str, threshold: u32) -> Config {
     Config {
         name,
         mode: Mode::Tiered,
         threshold: Some(threshold),
+        registers: None,
+    }
+}
+/// `config` with only `registers` value registers, called `name`.
+const fn with_registers(config: Config, name: &'static str, registers: u8) -> Config {
+    Config {
+        name,
+        registers: Some(registers),
+        ..config
     }
 }
 
-/// Every tier must give the same results (SPEC §1): interp, jit, and tiered
-/// with thresholds low enough that functions are promoted mid-program.
+/// The configuration matrix, defined here once for every test file.
+///
+/// Every tier must give the same results (docs/language.md §1): interp,
+/// jit, and tiered with thresholds low enough that functions are promoted
+/// mid-program. Every configuration here can be selected on the command
+/// line as well as through the library.
 #[cfg(target_arch = "x86_64")]
 pub const CONFIGS: &[Config] = &[
     INTERP,
@@ -59,20 +79,73 @@ pub const CONFIGS: &[Config] = &[
     tiered("tiered-3", 3),
 ];
 
-/// The configuration called `name`.
+/// The matrix's extension, for the library tests of machine code and of
+/// tiering (`jit.rs`, `differential.rs`, `tiering.rs`): configurations the
+/// corpus-wide tests leave out, each there for what it exercises.
+///
+/// - Fewer value registers than the processor has (2, 3, 5), so that every
+///   spill path of the code generator runs, in jit mode and with tiered
+///   promotion. Only the library can select these.
+/// - Tiered at threshold 50 (promotion late in a program) and at the
+///   default threshold (promotion of hot code only).
+///
+/// A test takes all of it ([`all_configs`]) or names the entries it adds
+/// to [`CONFIGS`] ([`configs_with`]). Off x86-64 there is no machine code
+/// and so nothing to add.
+#[cfg(target_arch = "x86_64")]
+pub const MORE_CONFIGS: &[Config] = &[
+    with_registers(JIT, "jit-registers-2", 2),
+    with_registers(JIT, "jit-registers-3", 3),
+    with_registers(JIT, "jit-registers-5", 5),
+    with_registers(tiered("tiered-1", 1), "tiered-1-registers-2", 2),
+    with_registers(tiered("tiered-2", 2), "tiered-2-registers-2", 2),
+    with_registers(tiered("tiered-3", 3), "tiered-3-registers-2", 2),
+    tiered("tiered-50", 50),
+    Config {
+        name: "tiered-default",
+        mode: Mode::Tiered,
+        threshold: None,
+        registers: None,
+    },
+];
+
+#[cfg(not(target_arch = "x86_64"))]
+pub const MORE_CONFIGS: &[Config] = &[];
+
+/// The whole matrix: [`CONFIGS`], then [`MORE_CONFIGS`].
+pub fn all_configs() -> impl Iterator<Item = &'static Config> {
+    CONFIGS.iter().chain(MORE_CONFIGS)
+}
+
+/// [`CONFIGS`], then the entries of [`MORE_CONFIGS`] called `more`, in
+/// that order.
+pub fn configs_with(more: &[&str]) -> Vec<Config> {
+    let mut configs = CONFIGS.to_vec();
+    for name in more {
+        let extra = MORE_CONFIGS
+            .iter()
+            .find(|c| c.name == *name)
+            .unwrap_or_else(|| panic!("no configuration {name} in MORE_CONFIGS"));
+        configs.push(*extra);
+    }
+    configs
+}
+
+/// The configuration called `name`, anywhere in the matrix.
 pub fn config(name: &str) -> Config {
-    *CONFIGS
-        .iter()
+    *all_configs()
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("no configuration {name}"))
 }
 
 impl Config {
+    /// The library options that select this configuration.
     pub fn options(&self) -> Options {
         let defaults = Options::default();
         Options {
             mode: self.mode,
             threshold: self.threshold.unwrap_or(defaults.threshold),
+            registers: self.registers.unwrap_or(defaults.registers),
             trace: false,
             ..defaults
         }
@@ -84,6 +157,11 @@ impl Config {
 
     /// The command-line options that select this configuration.
     pub fn args(&self) -> Vec<String> {
+        assert!(
+            self.registers.is_none(),
+            "{}: the command line cannot limit the registers",
+            self.name
+        );
         let mode = match self.mode {
             Mode::Interp => "interp",
             Mode::Jit => "jit",
@@ -101,7 +179,7 @@ impl Config {
 /// What a program did when run through the library.
 #[derive(Debug)]
 pub struct LibRun {
-    /// Each printed value, formatted as SPEC §5 says.
+    /// Each printed value, formatted as docs/language.md §5 says.
     pub lines: Vec<String>,
     pub error: Option<Error>,
 }
@@ -248,4 +326,120 @@ impl Drop for TempFile {
 /// The source a program ran from, for checking rendered errors.
 pub fn source(text: &str) -> Arc<Source> {
     Source::new("<test>", text)
+}
+
+/// One case of a corpus file: a program and the lines it expects. The
+/// format, shared by every corpus in tests/corpus/ that uses `===`
+/// headers, is described at the top of tests/corpus/conformance.txt; what
+/// the expected lines mean is up to the test that reads the corpus.
+#[derive(Debug, Clone)]
+pub struct CorpusCase {
+    pub name: String,
+    /// Line of the `===` header in the corpus file (1-based), for messages.
+    pub line: usize,
+    pub program: String,
+    /// The lines after `---`, without trailing whitespace, skipping blank
+    /// lines and `#` comments.
+    pub expected: Vec<String>,
+}
+
+/// Replaces the escapes a `{escapes}` case may use: `\t`, `\r`, `\n`,
+/// `\\`, and `\*N:C` (N copies of the character C).
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('n') => out.push('\n'),
+            Some('\\') => out.push('\\'),
+            Some('*') => {
+                let count: String = chars.by_ref().take_while(|&c| c != ':').collect();
+                let count: usize = count
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad count {count:?} in a \\*N:C escape"));
+                let c = chars.next().expect("a character after \\*N:");
+                out.extend(std::iter::repeat_n(c, count));
+            }
+            other => panic!("unknown escape \\{other:?} in corpus"),
+        }
+    }
+    out
+}
+
+/// The cases of a corpus file, in order. Panics, naming the line, if the
+/// file is not well formed (a case without `---`, a repeated name).
+pub fn read_corpus(text: &str) -> Vec<CorpusCase> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut cases: Vec<CorpusCase> = Vec::new();
+    let mut i = lines
+        .iter()
+        .position(|l| l.starts_with("=== "))
+        .expect("the corpus has cases");
+    while i < lines.len() {
+        let header = lines[i];
+        let line = i + 1;
+        let mut name = header
+            .strip_prefix("=== ")
+            .unwrap_or_else(|| {
+                panic!("line {line}: expected a `=== NAME` header, found {header:?}")
+            })
+            .trim()
+            .to_string();
+        let escapes = name.ends_with("{escapes}");
+        if escapes {
+            name = name.trim_end_matches("{escapes}").trim_end().to_string();
+        }
+        if let Some(other) = cases.iter().find(|c| c.name == name) {
+            panic!(
+                "line {line}: case name {name:?} is taken (line {})",
+                other.line
+            );
+        }
+        i += 1;
+        let start = i;
+        while i < lines.len() && lines[i] != "---" {
+            assert!(
+                !lines[i].starts_with("=== "),
+                "case {name:?} (line {line}) has no `---` line"
+            );
+            i += 1;
+        }
+        assert!(
+            i < lines.len(),
+            "case {name:?} (line {line}) has no `---` line"
+        );
+        let mut program_lines = &lines[start..i];
+        while let Some((last, rest)) = program_lines.split_last() {
+            if !last.trim().is_empty() {
+                break;
+            }
+            program_lines = rest;
+        }
+        let mut program = program_lines.join("\n");
+        if escapes {
+            program = unescape(&program);
+        }
+        i += 1;
+        let mut expected = Vec::new();
+        while i < lines.len() && !lines[i].starts_with("=== ") {
+            let l = lines[i].trim_end();
+            i += 1;
+            if !l.is_empty() && !l.starts_with('#') {
+                expected.push(l.to_string());
+            }
+        }
+        cases.push(CorpusCase {
+            name,
+            line,
+            program,
+            expected,
+        });
+    }
+    cases
 }
