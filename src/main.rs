@@ -1,4 +1,4 @@
-//! The `exprjit` command line (SPEC §6).
+//! The `exprjit` command line (docs/language.md §6).
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -9,8 +9,8 @@ mod cli;
 
 use exprjit::{Engine, Error, Mode, Options, Source};
 
-/// Stack for the thread that runs programs: deep recursion (SPEC: at least
-/// 10,000 nested calls; up to the 250,000-call budget) and 10,000-level
+/// Stack for the thread that runs programs: deep recursion (at least
+/// 10,000 nested calls, docs/language.md §4.6) and 10,000-level
 /// nesting need more than the 8 MiB main thread. Only the pages actually
 /// touched are committed. Unoptimised builds have frames several times
 /// larger, so they get more, to reach the same call budget.
@@ -48,16 +48,35 @@ enum Command {
         program: String,
     },
     /// Compare the tiers: time per evaluation, speedup, compile cost.
+    /// With --warmup: the time of each of the first calls, as a chart.
     Bench {
-        /// Runs per mode (the median is reported).
+        /// Runs per mode (the median is reported); with --warmup, each run
+        /// is a fresh process.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         runs: u32,
         /// In tiered mode, compile a function at its N-th call.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         threshold: Option<u32>,
-        /// Print JSON instead of a table.
+        /// Print JSON instead of a table (or chart).
         #[arg(long)]
         json: bool,
+        /// Time each of the first calls one by one in every mode and draw
+        /// the warm-up curves, tier-up and break-even marked (of the
+        /// built-in formula, or of PROGRAM's last expression).
+        #[arg(long)]
+        warmup: bool,
+        /// With --warmup: calls timed per run (default: max(200, 4 × threshold)).
+        #[arg(
+            long,
+            value_name = "N",
+            requires = "warmup",
+            value_parser = clap::value_parser!(u32).range(1..=cli::warmup::MAX_CALLS as i64)
+        )]
+        calls: Option<u32>,
+        /// Internal: one warm-up run of one mode, printed as JSON (what
+        /// --warmup runs in a fresh process of its own).
+        #[arg(long, value_enum, hide = true, requires = "warmup")]
+        warmup_run: Option<ModeArg>,
         /// A program whose last statement is the expression to measure
         /// (default: the built-in suite).
         program: Option<String>,
@@ -233,7 +252,28 @@ fn dispatch(cli: Cli, map_steps: Vec<cli::map::Step>) -> ExitCode {
             runs,
             threshold,
             json,
+            warmup: true,
+            calls,
+            warmup_run,
             program,
+        }) => {
+            let threshold = threshold.unwrap_or(Options::default().threshold);
+            let settings = cli::warmup::Settings {
+                runs: runs as usize,
+                calls: calls.map_or_else(|| cli::warmup::default_calls(threshold), |c| c as usize),
+                threshold,
+            };
+            match warmup_run {
+                Some(mode) => warmup_run_once(mode, &settings, program.as_deref()),
+                None => warmup(&settings, json, program.as_deref()),
+            }
+        }
+        Some(Command::Bench {
+            runs,
+            threshold,
+            json,
+            program,
+            ..
         }) => bench(runs, threshold, json, program.as_deref()),
         Some(Command::Demo { step }) => demo(step),
         Some(Command::Repl { opts }) => cli::repl::run(opts.options()),
@@ -369,6 +409,50 @@ fn bench(runs: u32, threshold: Option<u32>, json: bool, program: Option<&str>) -
             settings.runs,
             settings.threshold
         ))
+    }
+}
+
+/// `exprjit bench --warmup`: fresh processes of this binary per run and
+/// mode (see `cli::warmup`), then the chart or the JSON.
+fn warmup(settings: &cli::warmup::Settings, json: bool, program: Option<&str>) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("error: cannot find the exprjit binary to re-run: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let bar = indicatif::ProgressBar::new((settings.runs * cli::bench::MODES.len()) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs (fresh processes)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = cli::warmup::run(&exe, settings, program, &mut || bar.inc(1));
+    bar.finish_and_clear();
+    match report {
+        Ok(r) if json => emit(&format!("{}\n", cli::warmup::json(&r))),
+        Ok(r) => emit(&cli::warmup::chart(&r, io::stdout().is_terminal())),
+        Err(cli::warmup::Failure(message)) => {
+            eprint!("{message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The hidden `bench --warmup --warmup-run MODE`: one run, as JSON.
+fn warmup_run_once(
+    mode: ModeArg,
+    settings: &cli::warmup::Settings,
+    program: Option<&str>,
+) -> ExitCode {
+    let mode = match mode {
+        ModeArg::Interp => Mode::Interp,
+        ModeArg::Jit => Mode::Jit,
+        ModeArg::Tiered => Mode::Tiered,
+    };
+    match cli::warmup::child(mode, settings, program) {
+        Ok(line) => emit(&format!("{line}\n")),
+        Err(e) => report(&e),
     }
 }
 

@@ -192,7 +192,9 @@ pub fn run_case(
     })
 }
 
-fn engine_for(case: &Case, mode: Mode, threshold: u32) -> Result<(Engine, ExprHandle), Error> {
+/// A new engine in `mode` that has run `case`'s definitions, and the
+/// handle of its expression (`exprjit bench --warmup` measures the same).
+pub fn engine_for(case: &Case, mode: Mode, threshold: u32) -> Result<(Engine, ExprHandle), Error> {
     let mut engine = Engine::with_options(Options {
         mode,
         threshold,

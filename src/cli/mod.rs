@@ -11,6 +11,7 @@ pub mod bench;
 pub mod demo;
 pub mod map;
 pub mod repl;
+pub mod warmup;
 
 /// Reads a program from `input` (its source called `name`; `what` it is in
 /// messages, like `'prog.ej'` or `standard input`): at most
