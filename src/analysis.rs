@@ -399,7 +399,7 @@ mod tests {
         let big = cost(shape_of(&deep));
         assert!(small < 1200, "{small}");
         assert!(big > small + 8 * 500, "{big}");
-        // SPEC: 10,000 nested calls of a body nested 1,000 deep fit.
+        // docs/language.md §4.6: 10,000 nested calls of a body nested 1,000 deep fit.
         let worst = format!("{}f(n){}", "1+(n-(".repeat(500), "))".repeat(500));
         let worst = cost(shape_of(&worst));
         assert!(10_000 * worst <= BUDGET, "{worst}");

@@ -1,4 +1,4 @@
-//! The built-in constants and functions of SPEC §4, implemented once.
+//! The built-in constants and functions of docs/language.md §4, implemented once.
 //!
 //! Lowering turns every built-in name, `%` and `^` into a [`Builtin`];
 //! code generation switches on that meaning, never on a spelling. Every
@@ -92,7 +92,7 @@ native! {
     fn atan2(y, x) { core_math::atan2(y, x) }
     fn hypot(x, y) { core_math::hypot(x, y) }
     /// `a ^ b`, `a ** b` and `pow(a, b)`. `pow(x, 0)` and `pow(1, y)` are
-    /// `1` for every `x` and `y` (SPEC §4), a signaling NaN included, for
+    /// `1` for every `x` and `y` (docs/language.md §4), a signaling NaN included, for
     /// which C's `pow` gives NaN.
     fn pow(x, y) {
         if y == 0.0 || x == 1.0 {
@@ -337,7 +337,7 @@ mod tests {
         assert_eq!(rem(7.0, -3.0), 1.0);
     }
 
-    /// Bits, with every NaN alike (payloads aside, SPEC §1).
+    /// Bits, with every NaN alike (payloads aside, docs/language.md §1).
     fn same(a: f64, b: f64) -> bool {
         (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
     }

@@ -607,6 +607,9 @@ impl Engine {
             let expr = syntax::parse_expr(text).map_err(|e| e.in_source(&source))?;
             let mut seen = HashSet::with_capacity(vars.len());
             for v in vars {
+                if !is_identifier(v) {
+                    return Err(ErrorKind::InvalidName(v.to_string()).into());
+                }
                 if !seen.insert(*v) {
                     return Err(ErrorKind::DuplicateParameter(v.to_string()).into());
                 }

@@ -157,7 +157,7 @@ pub fn has_batch_loop(kernel: &crate::Kernel) -> bool {
 pub struct NumberPrinter(ryu_js::Buffer);
 
 impl NumberPrinter {
-    /// `x` as SPEC §5 prints it.
+    /// `x` as docs/language.md §5 prints it.
     pub fn format(&mut self, x: f64) -> &str {
         crate::number::format_with(x, &mut self.0)
     }

@@ -3,12 +3,13 @@
 //! The syntax tree is turned into [`Node`]s that both tiers consume: the
 //! interpreter walks them and the JIT compiles them, so neither has to
 //! resolve a name or interpret an operator on its own. Lowering resolves
-//! names in SPEC order (parameters, then built-ins, then globals bound late
+//! names in the language's order (parameters, then built-ins, then globals bound late
 //! through a [`Sym`]), turns `%` and `^` into calls of the built-in Rust
-//! functions, and turns misuse that SPEC reports only when reached (a
-//! built-in called with the wrong number of arguments, a constant called as a
-//! function) into [`Node::Fail`]. Constant subtrees are folded with the very
-//! functions the tiers use, so folding never changes a result's bits.
+//! functions, and turns misuse that is reported only when reached (a
+//! built-in called with the wrong number of arguments, a constant called as
+//! a function; docs/language.md §4.5) into [`Node::Fail`]. Constant
+//! subtrees are folded with the very functions the tiers use, so folding
+//! never changes a result's bits.
 
 use std::fmt;
 use std::sync::Arc;
@@ -110,7 +111,7 @@ impl Cmp {
     }
 }
 
-/// SPEC §1: truthy when neither zero (of either sign) nor NaN.
+/// docs/language.md §1: truthy when neither zero (of either sign) nor NaN.
 #[inline]
 pub fn truthy(x: f64) -> bool {
     x != 0.0 && !x.is_nan()

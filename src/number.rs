@@ -1,13 +1,14 @@
-//! Numbers in and out: literal parsing (SPEC §2) and printing (SPEC §5).
+//! Numbers in and out: literal parsing (docs/language.md §2) and printing
+//! (docs/language.md §5).
 //!
 //! Printing follows JavaScript's `String(x)` through `ryu-js` (shortest
 //! round-trip digits, fixed notation for `1e-6 <= |x| < 1e21`), with the
-//! three SPEC differences that make every printed value read back as input:
+//! three differences (docs/language.md §5) that make every printed value read back as input:
 //! `-0`, `inf`/`-inf` and `nan`.
 
 /// Parses a decimal literal as the lexer matched it (digits, optional
 /// fraction and exponent, `_` between digits). Rust's `f64` parser rounds to
-/// nearest and gives `inf` for overflow, exactly as SPEC §2 asks.
+/// nearest and gives `inf` for overflow, exactly as docs/language.md §2 asks.
 pub fn parse_decimal(text: &str) -> Option<f64> {
     // Most literals have no `_`: parse them in place, without a `String`
     // per literal (docs/performance.md, "Front end").
@@ -44,7 +45,7 @@ pub fn parse_hex(digits: &str) -> Option<f64> {
     Some(mantissa as f64 * 2f64.powi(shift))
 }
 
-/// Formats a value as SPEC §5 prints it.
+/// Formats a value as docs/language.md §5 prints it.
 pub fn format(x: f64) -> String {
     let mut buffer = ryu_js::Buffer::new();
     format_with(x, &mut buffer).to_string()

@@ -20,7 +20,7 @@ use crate::lower::{Globals, Node, Sym};
 use crate::native::Native;
 use crate::stack::StackGuard;
 
-/// The parameters a function may have (SPEC §4).
+/// The parameters a function may have (docs/language.md §4).
 pub(crate) const MAX_PARAMS: usize = 64;
 
 /// A user function, a native function, an expression handle or an

@@ -1,8 +1,8 @@
-//! The library's promises (SPEC §7): no safe use can crash it or read
-//! another engine's data; kernels are frozen, shared by threads, and reach
-//! the same limits on any thread; native functions join programs in every
-//! tier. Each soundness test here reproduces a crash or a wrong value an
-//! earlier version had.
+//! The library's promises (docs/language.md §7): no safe use can crash it
+//! or read another engine's data; kernels are frozen, shared by threads,
+//! and reach the same limits on any thread; native functions join programs
+//! in every tier. Each soundness test here reproduces a crash or a wrong
+//! value an earlier version had.
 
 mod common;
 
@@ -621,4 +621,17 @@ fn a_panicking_native_is_an_error_in_every_tier() {
         assert_eq!(k.eval(&[1.0]).unwrap(), 2.0);
     }
     std::panic::set_hook(quiet);
+}
+
+/// A handle's variables are identifiers too; they may hide a built-in,
+/// like a function's parameters.
+#[test]
+fn handle_variables_are_identifiers() {
+    let mut e = Engine::new();
+    for bad in ["", "1abc", "a b", "x-y"] {
+        let err = e.compile_expr("1", &["x", bad]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidName(bad.into()));
+    }
+    let h = e.compile_expr("min + 1", &["min"]).unwrap();
+    assert_eq!(e.eval_handle(&h, &[2.0]).unwrap(), 3.0);
 }

@@ -1,4 +1,4 @@
-//! `exprjit map` (SPEC §6): CSV in, CSV out, through the binary.
+//! `exprjit map` (docs/language.md §6): CSV in, CSV out, through the binary.
 
 mod common;
 
@@ -404,4 +404,9 @@ fn a_gigabyte_streams_in_bounded_memory() {
         sent >> 20
     );
     eprintln!("peak resident size {peak_kib} KiB for {} MiB", sent >> 20);
+}
+
+#[test]
+fn a_dash_reads_standard_input() {
+    ok(&["-e", "s = x + 1", "-"], "x\n1\n", "x,s\n1,2\n");
 }

@@ -1,4 +1,4 @@
-//! `exprjit map` (SPEC §6): expressions over every row of a CSV file.
+//! `exprjit map` (docs/language.md §6): expressions over every row of a CSV file.
 //!
 //! The input is read in chunks of rows; each step (`-e NAME = expr`,
 //! `--where expr`) is one [`Kernel`] run over the chunk's columns with
@@ -98,13 +98,13 @@ enum Out {
 pub fn run(args: &Args) -> Result<(), Failure> {
     let mut engine = Engine::with_options(args.options.clone());
     define(&mut engine, args)?;
-    let input: Box<dyn Read + Send> = match &args.file {
+    // `-` is stdin, as for `run`.
+    let file = args.file.as_ref().filter(|p| p.as_os_str() != "-");
+    let input: Box<dyn Read + Send> = match file {
         Some(path) => Box::new(super::open(path)?),
         None => Box::new(io::stdin()),
     };
-    let size = args
-        .file
-        .as_ref()
+    let size = file
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| m.len());
     let mut reader = csv::ReaderBuilder::new()
@@ -487,7 +487,7 @@ impl Chunk {
     }
 
     /// Writes the live rows: their fields as read, computed values as
-    /// SPEC §5 prints them.
+    /// docs/language.md §5 prints them.
     fn write<W: io::Write>(
         &self,
         writer: &mut csv::Writer<W>,
@@ -542,7 +542,7 @@ impl Chunk {
                 self.values[k] = out;
                 self.truncate(keep);
             } else {
-                // Keep the truthy rows (SPEC §4: not 0, not NaN).
+                // Keep the truthy rows (docs/language.md §4: not 0, not NaN).
                 let mask = out;
                 let kept: Vec<bool> = mask.iter().map(|&m| m != 0.0 && !m.is_nan()).collect();
                 self.truncate(keep);
@@ -595,7 +595,7 @@ fn number(field: &[u8], empty_nan: bool) -> Option<f64> {
         return empty_nan.then_some(f64::NAN);
     }
     // fast-float2 reads the whole of `s` or fails; it also takes forms
-    // SPEC §6 does not (`1.` and `.5` are fine, hex is not taken).
+    // docs/language.md §6 does not (`1.` and `.5` are fine, hex is not taken).
     fast_float2::parse::<f64, _>(s).ok()
 }
 

@@ -1,5 +1,5 @@
 //! The interactive session: `exprjit repl`, and `exprjit` with no
-//! subcommand on a terminal (SPEC §6).
+//! subcommand on a terminal (docs/language.md §6).
 //!
 //! Line editing, history and completion come from `rustyline`. A statement
 //! continues over several lines while parentheses are open (prompt `... `).
@@ -231,7 +231,7 @@ fn is_ident_char(c: char) -> bool {
 
 /// Parentheses opened and not yet closed in `text` (`#` comments ignored;
 /// negative when there are more `)` than `(`). While it is positive the
-/// statement goes on on the next line (SPEC §2: inside parentheses a
+/// statement goes on on the next line (docs/language.md §2: inside parentheses a
 /// newline is whitespace).
 pub fn open_parens(text: &str) -> i64 {
     let mut depth = 0i64;

@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, Span};
 /// Deepest expression tree the parser builds. Every later pass (lowering,
 /// both tiers, `Drop`) recurses over the tree, so the depth is capped where
 /// the tree is built rather than hoping each pass has stack to spare.
-/// SPEC §4 asks for 1,000 nested parentheses; each level costs at most a
+/// docs/language.md §4 asks for 1,000 nested parentheses; each level costs at most a
 /// couple of nodes, so 10,000 leaves ample room.
 pub const MAX_DEPTH: u32 = 10_000;
 
@@ -117,7 +117,7 @@ pub enum ExprKind {
     /// `a op₁ b op₂ c …`: operators of one precedence level applied left to
     /// right, as `((a op₁ b) op₂ c) …` means. A chain is one level deep
     /// however long it is, so `1+1+…+1` with a million terms is not a
-    /// million levels of nesting (SPEC §4 asks for 10 MB of source).
+    /// million levels of nesting (docs/language.md §4 asks for 10 MB of source).
     Chain(Box<Expr>, Vec<(BinOp, Expr)>),
     /// `c ? a : b`
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
@@ -263,7 +263,7 @@ impl Drop for Expr {
     }
 }
 
-/// One statement of a program (SPEC §3). The expressions are boxed so
+/// One statement of a program (docs/language.md §3). The expressions are boxed so
 /// that a statement is no bigger than an expression: the parser moves its
 /// symbols (which hold either) at every step (docs/performance.md, "Front
 /// end").

@@ -1,6 +1,6 @@
 //! The lexer: logos turns bytes into tokens with byte spans; a thin wrapper
 //! tracks parenthesis depth so that a newline inside `( )` is whitespace
-//! (SPEC §2) and hands `(start, token, end)` triples to the lalrpop parser.
+//! (docs/language.md §2) and hands `(start, token, end)` triples to the lalrpop parser.
 
 use logos::Logos;
 
@@ -9,7 +9,7 @@ use crate::error::{ErrorKind, Span};
 use crate::number;
 
 /// A token. Numbers are converted to `f64` here, once, so the parser and
-/// every later pass see the rounded value (SPEC §2: nearest `f64`, `inf` when
+/// every later pass see the rounded value (docs/language.md §2: nearest `f64`, `inf` when
 /// too large).
 #[derive(Logos, Debug, Clone, PartialEq)]
 #[logos(skip r"[ \t\r]+")]
@@ -37,7 +37,7 @@ pub enum Tok<'a> {
     Slash,
     #[token("%")]
     Percent,
-    /// `^` and `**` are one operator (SPEC §2).
+    /// `^` and `**` are one operator (docs/language.md §2).
     #[token("^")]
     #[token("**")]
     Caret,

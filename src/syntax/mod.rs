@@ -78,7 +78,7 @@ pub(crate) fn statement<'a>(mut lhs: Expr, written: Span, rhs: Expr) -> Fallible
     }
 }
 
-/// Parses a whole program (SPEC §3). A syntax error anywhere is returned
+/// Parses a whole program (docs/language.md §3). A syntax error anywhere is returned
 /// before anything can run.
 pub fn parse_program(src: &str) -> Result<Vec<Stmt>, Error> {
     let lexer = Lexer::new(src);
