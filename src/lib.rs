@@ -119,3 +119,8 @@ pub fn check_cpu() -> Result<(), Error> {
 /// targets. Not part of the API: anything here may change at any time.
 #[doc(hidden)]
 pub mod internals;
+
+/// The README's Rust example compiles and runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -640,9 +640,12 @@ pub fn json(report: &Report) -> String {
     .to_string()
 }
 
-/// Chart size in braille dots (two columns and four rows per character).
+/// Chart size in braille dots (two columns and four rows per character):
+/// with the table under it, the report fits a 40-line terminal. The
+/// height is a multiple of 16, which textplots rounds a chart with sparse
+/// y ticks to; the line names are placed with the same height.
 const WIDTH: u32 = 140;
-const HEIGHT: u32 = 64;
+const HEIGHT: u32 = 48;
 
 /// Each mode's colour, and the marks'.
 const COLORS: [(u8, u8, u8); 3] = [(230, 90, 80), (90, 200, 90), (80, 160, 255)];
