@@ -491,7 +491,16 @@ impl Batch {
                         links = &links[1..];
                         r
                     }
-                    None => self.value(first, d)?,
+                    None => match self.constant_first(first, links) {
+                        // `c * x` as `x * c`: the constant read in place.
+                        //   vOPpd x, ymm<pinned>, [c]
+                        Some((op, a, c)) => {
+                            self.arith(op, r, a, c);
+                            links = &links[1..];
+                            r
+                        }
+                        None => self.value(first, d)?,
+                    },
                 };
                 for (link, n) in links {
                     match link {
@@ -598,6 +607,20 @@ impl Batch {
         }
         self.expr(node, d)?;
         self.reg(d)
+    }
+
+    /// For a chain `c + x …` or `c * x …` with `c` a constant that is not
+    /// NaN and `x` a pinned parameter: the operation, `x`'s register and
+    /// `c` as an operand, so that the constant need not be loaded first.
+    /// Exact: IEEE addition and multiplication are commutative, and with
+    /// one NaN operand the result is that NaN whichever side it is on.
+    fn constant_first(&mut self, first: &Node, links: &[(Link, Node)]) -> Option<(Arith, u8, Src)> {
+        let Node::Num(c) = *first else { return None };
+        let (Link::Arith(op @ (Arith::Add | Arith::Mul)), Node::Param(k)) = links.first()? else {
+            return None;
+        };
+        let x = self.pinned.get(*k as usize).copied().flatten()?;
+        (!c.is_nan()).then(|| (*op, x, Src::Const(self.constant(c.to_bits()))))
     }
 
     /// Computes both operands of `a op b` into registers, the one with
@@ -868,5 +891,19 @@ mod tests {
         assert!(!text.contains("vfmadd"), "{text}");
         // sin and cos are called once per lane: 2 built-ins x 4 lanes.
         assert_eq!(text.matches("call").count(), 2 * LANES, "{text}");
+    }
+
+    #[test]
+    fn a_constant_times_a_parameter_reads_the_constant_in_place() {
+        let text = listing("2*x*y + 3*y", &["x", "y"]);
+        let loads = text
+            .lines()
+            .filter(|l| l.contains("vmovupd") && l.contains(",["))
+            .count();
+        // Only the two columns are loaded; 2 and 3 are operands of vmulpd.
+        assert_eq!(loads, 2, "{text}");
+        // A NaN constant stays first: with two NaNs the first one wins.
+        let text = listing("nan*x", &["x", "y"]);
+        assert!(text.contains("vmovupd ymm0,["), "{text}");
     }
 }
