@@ -55,7 +55,7 @@ fn engine(mode: Mode) -> Engine {
         mode,
         ..Options::default()
     });
-    e.eval("half(a) = a > 0.5 ? a / 2 : undefined_thing; sq(a) = a * a")
+    e.eval("half(a) = a > 0.5 ? a / 2 : undefined_thing; sq(a) = a * a; g = 2; h = -0")
         .expect("helpers");
     e.define_native("twice", |a: f64| 2.0 * a).expect("native");
     e
@@ -276,6 +276,10 @@ fn formula() -> impl Strategy<Value = String> {
         Just("x".to_string()),
         Just("y".to_string()),
         Just("z".to_string()),
+        // Globals: a kernel reads them frozen, so a formula may be pure
+        // and read no column at all.
+        Just("g".to_string()),
+        Just("h".to_string()),
         prop::sample::select(SPECIAL).prop_map(|v| match v {
             v if v.is_nan() => "nan".to_string(),
             v if v == f64::INFINITY => "inf".to_string(),

@@ -635,3 +635,33 @@ fn handle_variables_are_identifiers() {
     let h = e.compile_expr("min + 1", &["min"]).unwrap();
     assert_eq!(e.eval_handle(&h, &[2.0]).unwrap(), 3.0);
 }
+
+/// Found by the differential fuzz target: a kernel reads its globals as
+/// frozen values, so `1 == exp2(g)` is pure and uses no parameter; its
+/// direct entry was taken for a leaf, got no frame, and its spill across
+/// the call of `exp2` overwrote the return address.
+#[test]
+fn a_kernel_that_calls_a_builtin_and_reads_no_parameter_has_a_frame() {
+    for text in ["1 == exp2(g)", "1 < sin(g) + g", "(3 % g) == exp2(exp2(g))"] {
+        let mut want = None;
+        for mode in modes() {
+            let mut e = engine(mode);
+            e.set_var("g", 2.0).unwrap();
+            let h = e.compile_expr(text, &["n", "x"]).unwrap();
+            let k = e.kernel(&h).unwrap();
+            let one = k.eval(&[1.0, 1.0]).unwrap();
+            let mut out = vec![0.0; 7];
+            k.eval_batch(&[&[1.0; 7], &[-1.0; 7]], &mut out).unwrap();
+            assert!(
+                out.iter().all(|v| v.to_bits() == one.to_bits()),
+                "{mode:?} {text}"
+            );
+            assert_eq!(
+                e.eval_handle(&h, &[1.0, 1.0]).unwrap().to_bits(),
+                one.to_bits()
+            );
+            let want = *want.get_or_insert(one.to_bits());
+            assert_eq!(one.to_bits(), want, "{mode:?} {text}");
+        }
+    }
+}

@@ -402,14 +402,17 @@ impl<'a> Emitter<'a> {
     /// prologue, instead of being read from memory at every use. Gives
     /// each parameter used at least `min_uses` times one of the top
     /// registers (the value stack keeps the ones below, at least two).
-    /// Returns whether every parameter the body uses got one. (Measured on
-    /// the polynomial handle: docs/performance.md, "Code generation".)
+    /// Returns whether the body is a leaf whose every used parameter got
+    /// one: a body that calls something is never a leaf, even if it reads
+    /// no parameter, since its spills need a frame. (Measured on the
+    /// polynomial handle: docs/performance.md, "Code generation".)
     fn pin_params(&mut self, body: &Node, min_uses: usize) -> Result<bool, EmitError> {
         let calls = self.flag(body).is_some_and(|f| f.calls);
         let mut uses = vec![0usize; self.arity];
         analysis::param_uses(body, &mut uses, &self.guard)?;
         if calls {
-            return Ok(uses.iter().all(|&u| u == 0));
+            // Not a leaf, whatever it reads: a call needs a frame.
+            return Ok(false);
         }
         let mut regs = vec![None; self.arity];
         let mut top = self.nregs;
