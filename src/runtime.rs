@@ -217,7 +217,10 @@ pub(crate) enum Slot {
 /// lookup at run time is an array index, never a hash.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Namespace {
-    index: HashMap<String, Sym>,
+    /// foldhash: names are short, and SipHash was the larger part of an
+    /// `Engine::call`; still seeded per process, so hostile names cannot
+    /// be chosen to collide.
+    index: HashMap<String, Sym, foldhash::fast::RandomState>,
     names: Vec<String>,
     slots: Vec<Slot>,
 }
