@@ -52,6 +52,12 @@ pub fn shorten(name: &str) -> String {
     crate::error::shorten(name)
 }
 
+/// Whether `name` is an identifier of the language (the engine's own
+/// test, for the command line's column and command names).
+pub fn is_identifier(name: &str) -> bool {
+    crate::engine::is_identifier(name)
+}
+
 /// Whether `name` is a built-in's.
 pub fn is_builtin(name: &str) -> bool {
     crate::builtins::is_builtin(name)

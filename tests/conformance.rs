@@ -79,15 +79,6 @@ fn compare(case: &Case, how: &str, got: &Outcome) -> Option<String> {
     })
 }
 
-fn report(failures: Vec<String>, total: usize) {
-    assert!(
-        failures.is_empty(),
-        "{} of {total} checks failed:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
-}
-
 /// Runs one case through the library.
 fn library_outcome(config: &Config, case: &Case) -> (Outcome, Vec<String>) {
     let run = common::run_lib(config, &case.program);
@@ -127,7 +118,7 @@ fn check_library(config: Config) {
         }
         failures
     });
-    report(failures, total);
+    common::report(failures, total);
 }
 
 /// What the binary printed, checked against the rules that hold for every
@@ -195,7 +186,7 @@ fn check_binary(config: Config, via: Via) {
             Err(problem) => failures.push(problem),
         }
     }
-    report(failures, cases.len());
+    common::report(failures, cases.len());
 }
 
 /// One test per configuration for each way of running: the library,

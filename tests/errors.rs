@@ -228,15 +228,6 @@ fn shorten(text: &str) -> String {
     }
 }
 
-fn report(failures: Vec<String>, total: usize) {
-    assert!(
-        failures.is_empty(),
-        "{} of {total} checks failed:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
-}
-
 #[test]
 fn library_errors_have_the_right_kind_span_and_rendering() {
     let cases = cases();
@@ -252,7 +243,7 @@ fn library_errors_have_the_right_kind_span_and_rendering() {
         }
         failures
     });
-    report(failures, total);
+    common::report(failures, total);
 }
 
 #[test]
@@ -266,7 +257,7 @@ fn binary_errors_exit_1_keep_earlier_output_and_point_at_the_source() {
             failures.extend(failure(case, &how, binary_problems(&run, "<eval>", case)));
         }
     }
-    report(failures, cases.len() * CONFIGS.len());
+    common::report(failures, cases.len() * CONFIGS.len());
 }
 
 #[test]
@@ -293,7 +284,7 @@ fn binary_errors_name_the_file_or_stdin() {
             failures.extend(failure(case, &how, binary_problems(&run, "<stdin>", case)));
         }
     }
-    report(failures, 2 * cases.len() * CONFIGS.len());
+    common::report(failures, 2 * cases.len() * CONFIGS.len());
 }
 
 /// The corpus holds every case it held when it replaced a table of 26, and

@@ -630,15 +630,8 @@ fn ten_thousand_nested_calls_work() {
             eval(&mut e, def);
             e.eval(&format!("d({n})")).is_ok()
         };
-        let (mut lo, mut hi) = (10_000, 10_000_000);
-        while hi - lo > 1 {
-            let mid = (lo + hi) / 2;
-            if works(mid) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
+        let lo = common::last_that_works(10_000, 10_000_000, works);
+        let hi = lo + 1;
         for (name, opts) in all_configs() {
             let mut e = Engine::with_options(opts);
             eval(&mut e, def);

@@ -298,15 +298,8 @@ fn a_kernel_on_a_64_kib_thread_reaches_the_command_lines_limit() {
             .stdout
             .starts_with(&n.to_string())
     };
-    let (mut lo, mut hi) = (10_000u64, 10_000_000u64);
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if works(mid) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
+    let lo = common::last_that_works(10_000, 10_000_000, works);
+    let hi = lo + 1;
     let cli = common::eval_bin(&CONFIGS[0], &format!("{def}\nf({hi})"));
     assert!(
         cli.stderr.starts_with("error: recursion too deep"),

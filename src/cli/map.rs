@@ -254,14 +254,6 @@ fn header_names(header: &csv::ByteRecord) -> Result<Vec<String>, Failure> {
     Ok(names)
 }
 
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// `NAME = expr` split at its `=` (the first that is not part of `==`,
 /// `!=`, `<=` or `>=`).
 fn split_assignment(text: &str) -> Option<(&str, &str)> {
@@ -294,7 +286,7 @@ fn plan(engine: &mut Engine, names: &[String], steps: &[Step]) -> Result<Planned
                 let Some((name, expr)) = split_assignment(t) else {
                     return fail(format!("-e '{t}': expected NAME = EXPRESSION"));
                 };
-                if !is_identifier(name) {
+                if !exprjit::internals::is_identifier(name) {
                     return fail(format!(
                         "-e '{t}': '{name}' cannot name a column (a letter or _, then letters, digits or _)"
                     ));
@@ -314,7 +306,7 @@ fn plan(engine: &mut Engine, names: &[String], steps: &[Step]) -> Result<Planned
         let vars: Vec<&str> = slots
             .iter()
             .map(|(n, _)| n.as_str())
-            .filter(|n| is_identifier(n))
+            .filter(|n| exprjit::internals::is_identifier(n))
             .collect();
         let all = engine
             .compile_expr(text, &vars)

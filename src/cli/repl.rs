@@ -130,7 +130,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         "quit" => no_arg(Command::Quit),
         "asm" => match arg {
             "" => Ok(Command::Asm(None)),
-            a if is_identifier(a) => Ok(Command::Asm(Some(a.to_string()))),
+            a if exprjit::internals::is_identifier(a) => Ok(Command::Asm(Some(a.to_string()))),
             a => Err(format!(
                 "not a function name: '{}' (usage: :asm [NAME])",
                 internals::shorten(a)
@@ -215,14 +215,6 @@ fn unquote(s: &str) -> &str {
         }
     }
     s
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn is_ident_char(c: char) -> bool {

@@ -443,3 +443,28 @@ pub fn read_corpus(text: &str) -> Vec<CorpusCase> {
     }
     cases
 }
+
+/// Fails with every collected failure, `failures` of `total` checks.
+#[track_caller]
+pub fn report(failures: Vec<String>, total: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {total} checks failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// The largest `n` in `[lo, hi)` for which `works(n)`, given that
+/// `works(lo)` and not `works(hi)` (bisection).
+pub fn last_that_works(mut lo: u64, mut hi: u64, mut works: impl FnMut(u64) -> bool) -> u64 {
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if works(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
