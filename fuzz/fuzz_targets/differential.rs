@@ -216,13 +216,17 @@ fn program(u: &mut Unstructured) -> arbitrary::Result<String> {
 
 type Outcome = (Vec<u64>, Option<(String, Option<exprjit::Span>)>);
 
-fn run(text: &str, mode: Mode, threshold: u32) -> Outcome {
+/// An engine of `mode` with the two natives the programs call (`nat2`
+/// panics on purpose when its first argument is 13).
+fn engine(mode: Mode, threshold: u32) -> Engine {
     let mut engine = Engine::with_options(Options {
         mode,
         threshold,
         ..Default::default()
     });
-    engine.define_native("nat1", |x: f64| x * 0.5 + 1.0).unwrap();
+    engine
+        .define_native("nat1", |x: f64| x * 0.5 + 1.0)
+        .unwrap();
     engine
         .define_native("nat2", |a: f64, b: f64| {
             if a == 13.0 {
@@ -231,6 +235,11 @@ fn run(text: &str, mode: Mode, threshold: u32) -> Outcome {
             a - 2.0 * b
         })
         .unwrap();
+    engine
+}
+
+fn run(text: &str, mode: Mode, threshold: u32) -> Outcome {
+    let mut engine = engine(mode, threshold);
     let mut values = Vec::new();
     let source = exprjit::Source::new("<fuzz>", text);
     let result = engine.run(source, &mut |x| {
@@ -270,20 +279,7 @@ type BatchOutcome = (Vec<u64>, Option<(String, Option<usize>)>);
 /// as a kernel's batch on `rows` rows; checks the batch against `eval`
 /// row by row in the same engine.
 fn batch(program: &str, formula: &str, mode: Mode, rows: &[(f64, f64)]) -> Option<BatchOutcome> {
-    let mut engine = Engine::with_options(Options {
-        mode,
-        threshold: 1,
-        ..Default::default()
-    });
-    engine.define_native("nat1", |x: f64| x * 0.5 + 1.0).unwrap();
-    engine
-        .define_native("nat2", |a: f64, b: f64| {
-            if a == 13.0 {
-                std::panic::panic_any("thirteen")
-            }
-            a - 2.0 * b
-        })
-        .unwrap();
+    let mut engine = engine(mode, 1);
     let _ = engine.run(exprjit::Source::new("<fuzz>", program), &mut |_| {});
     let handle = engine.compile_expr(formula, &["n", "x"]).ok()?;
     let kernel = engine.kernel(&handle).ok()?;
@@ -301,7 +297,13 @@ fn batch(program: &str, formula: &str, mode: Mode, rows: &[(f64, f64)]) -> Optio
             break;
         }
         let want = kernel.eval(&[a, b]).expect("the batch did not fail here");
-        let canon = |v: f64| if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
+        let canon = |v: f64| {
+            if v.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                v.to_bits()
+            }
+        };
         assert_eq!(canon(out[i]), canon(want), "{mode:?} row {i} of {formula}");
         bits.push(canon(out[i]));
     }
@@ -341,15 +343,22 @@ fuzz_target!(|data: &[u8]| {
     if expr(&mut u, 4, &mut 1, &mut formula).is_err() {
         return;
     }
-    let Ok(len) = u.int_in_range(0..=9) else { return };
+    let Ok(len) = u.int_in_range(0..=9) else {
+        return;
+    };
     let mut rows = Vec::with_capacity(len);
     for _ in 0..len {
-        let (Ok(a), Ok(b)) = (u.choose(COLUMN), u.choose(COLUMN)) else { return };
+        let (Ok(a), Ok(b)) = (u.choose(COLUMN), u.choose(COLUMN)) else {
+            return;
+        };
         rows.push((*a, *b));
     }
     let reference = batch(&text, &formula, Mode::Interp, &rows);
     for mode in [Mode::Jit, Mode::Tiered] {
         let got = batch(&text, &formula, mode, &rows);
-        assert_eq!(got, reference, "{mode:?} batch of {formula} over {rows:?} after:\n{text}");
+        assert_eq!(
+            got, reference,
+            "{mode:?} batch of {formula} over {rows:?} after:\n{text}"
+        );
     }
 });
