@@ -149,6 +149,17 @@ struct Info {
     calls: bool,
 }
 
+/// `INS ymm<x>, ymm<a>, b` for each form of the operand `b`.
+macro_rules! vex3 {
+    ($e:ident, $ins:ident, $x:expr, $a:expr, $b:expr) => {
+        match $b {
+            Src::Reg(s) => dynasm!($e.ops ; .arch x64 ; $ins Ry($x), Ry($a), Ry(s)),
+            Src::Const(l) => dynasm!($e.ops ; .arch x64 ; $ins Ry($x), Ry($a), [=>l]),
+            Src::Col => dynasm!($e.ops ; .arch x64 ; $ins Ry($x), Ry($a), [rax + r14]),
+        }
+    };
+}
+
 /// An operand that need not be in a register.
 #[derive(Clone, Copy)]
 enum Src {
@@ -642,20 +653,11 @@ impl Batch {
 
     /// `x = a op b`
     fn arith(&mut self, op: Arith, x: u8, a: u8, b: Src) {
-        macro_rules! op3 {
-            ($ins:ident) => {
-                match b {
-                    Src::Reg(s) => dynasm!(self.ops ; .arch x64 ; $ins Ry(x), Ry(a), Ry(s)),
-                    Src::Const(l) => dynasm!(self.ops ; .arch x64 ; $ins Ry(x), Ry(a), [=>l]),
-                    Src::Col => dynasm!(self.ops ; .arch x64 ; $ins Ry(x), Ry(a), [rax + r14]),
-                }
-            };
-        }
         match op {
-            Arith::Add => op3!(vaddpd),
-            Arith::Sub => op3!(vsubpd),
-            Arith::Mul => op3!(vmulpd),
-            Arith::Div => op3!(vdivpd),
+            Arith::Add => vex3!(self, vaddpd, x, a, b),
+            Arith::Sub => vex3!(self, vsubpd, x, a, b),
+            Arith::Mul => vex3!(self, vmulpd, x, a, b),
+            Arith::Div => vex3!(self, vdivpd, x, a, b),
         }
     }
 
@@ -674,25 +676,16 @@ impl Batch {
 
     /// `vcmpPREDpd x, a, b`
     fn vcmp(&mut self, pred: Pred, x: u8, a: u8, b: Src) {
-        macro_rules! vcmp {
-            ($ins:ident) => {
-                match b {
-                    Src::Reg(s) => dynasm!(self.ops ; .arch x64 ; $ins Ry(x), Ry(a), Ry(s)),
-                    Src::Const(l) => dynasm!(self.ops ; .arch x64 ; $ins Ry(x), Ry(a), [=>l]),
-                    Src::Col => dynasm!(self.ops ; .arch x64 ; $ins Ry(x), Ry(a), [rax + r14]),
-                }
-            };
-        }
         match pred {
-            Pred::EqOq => vcmp!(vcmpeqpd),
-            Pred::Unord => vcmp!(vcmpunordpd),
-            Pred::NeqUq => vcmp!(vcmpneqpd),
-            Pred::EqUq => vcmp!(vcmpeq_uqpd),
-            Pred::NeqOq => vcmp!(vcmpneq_oqpd),
-            Pred::LtOq => vcmp!(vcmplt_oqpd),
-            Pred::LeOq => vcmp!(vcmple_oqpd),
-            Pred::GeOq => vcmp!(vcmpge_oqpd),
-            Pred::GtOq => vcmp!(vcmpgt_oqpd),
+            Pred::EqOq => vex3!(self, vcmpeqpd, x, a, b),
+            Pred::Unord => vex3!(self, vcmpunordpd, x, a, b),
+            Pred::NeqUq => vex3!(self, vcmpneqpd, x, a, b),
+            Pred::EqUq => vex3!(self, vcmpeq_uqpd, x, a, b),
+            Pred::NeqOq => vex3!(self, vcmpneq_oqpd, x, a, b),
+            Pred::LtOq => vex3!(self, vcmplt_oqpd, x, a, b),
+            Pred::LeOq => vex3!(self, vcmple_oqpd, x, a, b),
+            Pred::GeOq => vex3!(self, vcmpge_oqpd, x, a, b),
+            Pred::GtOq => vex3!(self, vcmpgt_oqpd, x, a, b),
         }
     }
 
